@@ -1,0 +1,117 @@
+"""The hand-written Pull/Push codec is byte-identical to the generated classes, both ways."""
+
+import numpy as np
+import pytest
+
+from services import wire
+from services.errors import InvalidArgument
+from services.pb import parameter_server_pb2 as pb
+from services.pb import tensor_pb2
+from services.tensors import from_tensor, to_tensor
+
+rng = np.random.default_rng(7)
+
+
+def _ids(n):
+    return rng.integers(-(2**63), 2**63 - 1, size=n, dtype=np.int64)
+
+
+@pytest.mark.parametrize("sizes", [[0], [1], [3, 0, 65536], [1000, 17]])
+def test_pull_request_matches_generated(sizes):
+    tables = [(f"t{i}", _ids(n)) for i, n in enumerate(sizes)]
+    ours = wire.encode_pull_request(tables)
+    theirs = pb.PullRequest(
+        tables=[pb.TableIds(table=name, ids=to_tensor(ids)) for name, ids in tables]
+    ).SerializeToString()
+    assert ours == theirs
+    decoded = wire.decode_pull_request(theirs)
+    assert [name for name, _ in decoded] == [name for name, _ in tables]
+    for (_, got), (_, want) in zip(decoded, tables):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_pull_response_matches_generated(dtype):
+    arrays = [rng.standard_normal((n, d)).astype(dtype) for n, d in [(5, 16), (0, 8), (300, 4)]]
+    ours = wire.encode_pull_response(arrays)
+    theirs = pb.PullResponse(embeddings=[to_tensor(a) for a in arrays]).SerializeToString()
+    assert ours == theirs
+    parsed = pb.PullResponse.FromString(ours)
+    for tensor, want in zip(parsed.embeddings, arrays):
+        np.testing.assert_array_equal(from_tensor(tensor, "e"), want)
+    for got, want in zip(wire.decode_pull_response(theirs), arrays):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_pull_reply_buffer_is_filled_in_place():
+    reply = wire.PullReply([(np.dtype(np.float32), (4, 3)), (np.dtype(np.float16), (2, 2))])
+    reply.views[0][...] = np.arange(12, dtype=np.float32).reshape(4, 3)
+    reply.views[1][...] = 1.5
+    parsed = pb.PullResponse.FromString(bytes(reply.payload()))
+    np.testing.assert_array_equal(from_tensor(parsed.embeddings[0], "e"),
+                                  np.arange(12, dtype=np.float32).reshape(4, 3))
+    assert parsed.embeddings[1].dtype == tensor_pb2.DTYPE_FLOAT16
+    np.testing.assert_array_equal(from_tensor(parsed.embeddings[1], "e"), np.full((2, 2), 1.5))
+
+
+@pytest.mark.parametrize("with_counts", [False, True])
+@pytest.mark.parametrize("timestamp_s,global_step", [(0, 0), (1_700_000_000, 42)])
+def test_push_request_matches_generated(with_counts, timestamp_s, global_step):
+    parts = []
+    for name, n in [("user", 100), ("empty", 0), ("item", 7)]:
+        ids = _ids(n)
+        grads = rng.standard_normal((n, 8)).astype(np.float32)
+        counts = rng.integers(1, 5, size=n).astype(np.int64) if with_counts else None
+        parts.append(wire.TablePush(name, ids, grads, counts))
+    ours = wire.encode_push_request(wire.PushMessage(parts, timestamp_s, global_step))
+    theirs = pb.PushRequest(
+        tables=[pb.TableGradients(
+            table=p.table, ids=to_tensor(p.ids), gradients=to_tensor(p.gradients),
+            **({"counts": to_tensor(p.counts)} if p.counts is not None else {}))
+            for p in parts],
+        timestamp_s=timestamp_s, global_step=global_step).SerializeToString()
+    assert ours == theirs
+    decoded = wire.decode_push_request(theirs)
+    assert (decoded.timestamp_s, decoded.global_step) == (timestamp_s, global_step)
+    for got, want in zip(decoded.tables, parts):
+        assert got.table == want.table
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.gradients, want.gradients)
+        if want.counts is None:
+            assert got.counts is None
+        else:
+            np.testing.assert_array_equal(got.counts, want.counts)
+
+
+def test_decoded_tensors_are_views_not_copies():
+    ids = np.arange(1000, dtype=np.int64)
+    data = wire.encode_pull_request([("t", ids)])
+    (_, got), = wire.decode_pull_request(data)
+    assert not got.flags.owndata and not got.flags.writeable
+
+
+def test_decoder_accepts_unknown_fields_and_unpacked_shape():
+    tensor = tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_INT64, data=np.arange(6, dtype="<i8").tobytes())
+    body = tensor.SerializeToString()
+    body += bytes([0x10, 2, 0x10, 3])  # shape as two unpacked varints: [2, 3]
+    table_ids = b"\x0a\x01t" + b"\x12" + bytes([len(body)]) + body + b"\x78\x05"  # + field 15
+    request = b"\x0a" + bytes([len(table_ids)]) + table_ids + b"\xa0\x06\x01"  # + field 100
+    (name, ids), = wire.decode_pull_request(request)
+    assert name == "t" and ids.shape == (2, 3)
+
+
+@pytest.mark.parametrize("payload", [b"\x0a\x05ab", b"\x0a", b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+                                     b"\x0b\x00", b"\x00\x01"])
+def test_malformed_bytes_are_invalid_argument(payload):
+    with pytest.raises(InvalidArgument):
+        wire.decode_pull_request(payload)
+    with pytest.raises(InvalidArgument):
+        wire.decode_push_request(payload)
+
+
+def test_length_mismatch_names_the_field():
+    bad = pb.PullRequest(tables=[pb.TableIds(table="user", ids=tensor_pb2.Tensor(
+        dtype=tensor_pb2.DTYPE_INT64, shape=[3], data=b"\x00" * 16))]).SerializeToString()
+    with pytest.raises(InvalidArgument, match="table 'user': ids"):
+        wire.decode_pull_request(bad)
