@@ -1,0 +1,87 @@
+"""Builds, starts and stops one PS process: tables, gRPC server, health, reflection, metrics."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from ps_server import diagnostics
+from ps_server.config import TablesConfig
+from ps_server.dense import DenseStore
+from ps_server.metrics import TableMetrics, TableSizeCollector
+from ps_server.server_config import ServerConfig
+from ps_server.service import SERVICE_NAME, ParameterServerService
+from ps_server.table import EmbeddingTable
+from services.interceptor import RpcMetrics, StatusInterceptor
+from services.metrics import metric_prefix, serve_metrics
+
+log = logging.getLogger(__name__)
+
+
+class PSServer:
+    """One running PS shard. ``start()`` binds and serves; ``stop()`` drains and releases."""
+
+    def __init__(self, config: ServerConfig, tables_config: TablesConfig | None = None,
+                 registry: CollectorRegistry | None = None):
+        self.config = config
+        tables_config = tables_config or TablesConfig.load(config.tables_path)
+        self.tables = {t.name: EmbeddingTable(t) for t in tables_config.tables}
+        self.dense = DenseStore(tables_config.dense_optimizer)
+        self.registry = registry or CollectorRegistry()
+        prefix = metric_prefix()
+        self.registry.register(TableSizeCollector(self.tables, prefix))
+        self.pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="ps-kernel")
+        self.service = ParameterServerService(
+            self.tables, self.dense, self.pool, shard=config.shard,
+            num_shards=config.num_shards, max_ids_per_table=config.max_ids_per_table,
+            threads=config.threads, table_metrics=TableMetrics(self.registry, prefix))
+        self.health = health.aio.HealthServicer()
+        self.server = grpc.aio.server(
+            interceptors=[StatusInterceptor(RpcMetrics(self.registry, prefix, "ps"))],
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", config.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.server.add_generic_rpc_handlers([self.service.handler(), diagnostics.handler()])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, diagnostics.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME], self.server)
+        self.port = 0
+        self.metrics_server = None
+
+    async def start(self) -> int:
+        cfg = self.config
+        self.port = self.server.add_insecure_port(f"{cfg.host}:{cfg.port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind {cfg.host}:{cfg.port}")
+        if cfg.metrics_port is not None:
+            self.metrics_server = serve_metrics(self.registry, cfg.metrics_port, cfg.metrics_host)
+        await self.server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={
+            "port": self.port, "shard": cfg.shard, "num_shards": cfg.num_shards,
+            "tables": sorted(self.tables),
+            "metrics_port": None if self.metrics_server is None
+            else self.metrics_server.server_port})
+        return self.port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stops accepting, lets in-flight RPCs finish within the grace period, releases all."""
+        await self.health.enter_graceful_shutdown()
+        grace_s = self.config.grace_s if grace_s is None else grace_s
+        log.info("stopping", extra={"grace_s": grace_s})
+        await self.server.stop(grace_s)
+        self.pool.shutdown(wait=True)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+        log.info("stopped")

@@ -1,0 +1,227 @@
+"""The ParameterServer gRPC servicer: decode, validate, call the tables, encode.
+
+No table logic lives here. Pull and Push arrive as raw bytes (services.wire);
+every other method uses the generated messages. Kernels run in the server's
+thread pool, never on the event loop; different tables run in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from concurrent.futures import Executor
+
+import grpc
+import numpy as np
+
+from ps_server.config import PullDType, TableConfig
+from ps_server.dense import DenseStore
+from ps_server.table import EmbeddingTable
+from services import wire
+from services.errors import InvalidArgument, NotFound
+from services.pb import parameter_server_pb2 as pb
+from services.pb import tensor_pb2
+from services.tensors import expect, from_tensor, to_tensor
+
+SERVICE_NAME = "monolith_ps.v1.ParameterServer"
+_PULL_CHUNK = 32768
+
+
+def table_config_proto(config: TableConfig) -> pb.TableConfig:
+    init = config.initializer.to_dict()
+    init_type = init.pop("type")
+    return pb.TableConfig(
+        name=config.name,
+        dim=config.dim,
+        optimizer=pb.OptimizerConfig(type=config.optimizer.kind.value,
+                                     hyperparameters=config.optimizer.params),
+        initializer=pb.InitializerConfig(type=init_type, parameters=init),
+        expire_after_s=config.expire_after_s,
+        occurrence_threshold=config.occurrence_threshold,
+        pull_dtype=(tensor_pb2.DTYPE_FLOAT16 if config.pull_dtype is PullDType.FP16
+                    else tensor_pb2.DTYPE_FLOAT32),
+    )
+
+
+class ParameterServerService:
+    """Handlers for monolith_ps.v1.ParameterServer over one shard's tables."""
+
+    def __init__(self, tables: dict[str, EmbeddingTable], dense: DenseStore, pool: Executor,
+                 *, shard: int, num_shards: int, max_ids_per_table: int, threads: int,
+                 table_metrics=None):
+        self.tables = tables
+        self.dense = dense
+        self.pool = pool
+        self.shard = shard
+        self.num_shards = num_shards
+        self.max_ids_per_table = max_ids_per_table
+        self.threads = max(1, threads)
+        self.table_metrics = table_metrics
+
+    def _run(self, fn, *args):
+        return asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def _table(self, name: str) -> EmbeddingTable:
+        table = self.tables.get(name)
+        if table is None:
+            known = ", ".join(sorted(self.tables)) or "none"
+            raise NotFound(f"table {name!r} does not exist on shard {self.shard} (tables: {known})")
+        return table
+
+    def _check_ids(self, table: EmbeddingTable, ids: np.ndarray, field: str = "ids") -> None:
+        expect(ids, np.int64, 1, f"table {table.name!r}: {field}")
+        if ids.shape[0] > self.max_ids_per_table:
+            raise InvalidArgument(
+                f"table {table.name!r}: {field} has {ids.shape[0]} ids, "
+                f"over the limit of {self.max_ids_per_table} per table per request")
+
+    @staticmethod
+    def _check_unique_tables(names: list[str]) -> None:
+        seen = set()
+        for name in names:
+            if name in seen:
+                raise InvalidArgument(f"table {name!r} appears twice in one request")
+            seen.add(name)
+
+    # -- hot path ----------------------------------------------------------
+
+    async def pull(self, request: bytes, context) -> bytes:
+        entries = wire.decode_pull_request(request)
+        self._check_unique_tables([name for name, _ in entries])
+        tables = [self._table(name) for name, _ in entries]
+        for table, (_, ids) in zip(tables, entries):
+            self._check_ids(table, ids)
+        reply = wire.PullReply([(t.pull_dtype, (ids.shape[0], t.dim))
+                                for t, (_, ids) in zip(tables, entries)])
+        jobs = []
+        for table, (_, ids), out in zip(tables, entries, reply.views):
+            n = ids.shape[0]
+            parts = min(self.threads, max(1, n // _PULL_CHUNK))
+            bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+            for lo, hi in itertools.pairwise(bounds):
+                jobs.append(self._run(table.lookup, ids[lo:hi], out[lo:hi]))
+        await asyncio.gather(*jobs)
+        if self.table_metrics is not None:
+            for table, (_, ids) in zip(tables, entries):
+                self.table_metrics.rows_pulled.labels(table.name).inc(ids.shape[0])
+        return bytes(reply.payload())
+
+    async def push(self, request: bytes, context) -> bytes:
+        message = wire.decode_push_request(request)
+        self._check_unique_tables([t.table for t in message.tables])
+        if message.timestamp_s < 0:
+            raise InvalidArgument(f"timestamp_s must be >= 0, got {message.timestamp_s}")
+        if message.global_step < 0:
+            raise InvalidArgument(f"global_step must be >= 0, got {message.global_step}")
+        tables = [self._table(t.table) for t in message.tables]
+        for table, part in zip(tables, message.tables):
+            self._check_ids(table, part.ids)
+
+        def validate_all():
+            for table, part in zip(tables, message.tables):
+                table.validate_push(part.ids, part.gradients, part.counts)
+
+        await self._run(validate_all)
+        timestamp = message.timestamp_s or int(time.time())
+        stats = await asyncio.gather(*(
+            self._run(table.apply_gradients, part.ids, part.gradients, part.counts,
+                      timestamp, message.global_step)
+            for table, part in zip(tables, message.tables)))
+        response = pb.PushResponse()
+        for table, s in zip(tables, stats):
+            response.results.add(table=table.name, applied=s.applied, filtered=s.filtered,
+                                 created=s.created)
+            if self.table_metrics is not None:
+                self.table_metrics.rows_pushed.labels(table.name).inc(s.applied)
+        return response.SerializeToString()
+
+    # -- dense ---------------------------------------------------------------
+
+    async def pull_dense(self, request: pb.PullDenseRequest, context) -> pb.PullDenseResponse:
+        inits = []
+        for var in request.variables:
+            init = None
+            if var.HasField("initial_value"):
+                init = from_tensor(var.initial_value, f"variable {var.name!r}: initial_value")
+            inits.append((var.name, init))
+
+        def pull_all():
+            return [self.dense.pull(name, init) for name, init in inits]
+
+        values = await self._run(pull_all)
+        return pb.PullDenseResponse(values=[to_tensor(v) for v in values])
+
+    async def push_dense(self, request: pb.PushDenseRequest, context) -> pb.PushDenseResponse:
+        grads = [(g.name, from_tensor(g.gradient, f"variable {g.name!r}: gradient"))
+                 for g in request.gradients]
+        names = [name for name, _ in grads]
+        if len(set(names)) != len(names):
+            raise InvalidArgument("a dense variable appears twice in one PushDense request")
+
+        def push_all():
+            for name, grad in grads:
+                self.dense.validate_push(name, grad)
+            return [self.dense.push(name, grad) for name, grad in grads]
+
+        counts = await self._run(push_all)
+        return pb.PushDenseResponse(update_counts=counts)
+
+    # -- maintenance ---------------------------------------------------------
+
+    async def steal_touched_keys(self, request, context) -> pb.StealTouchedKeysResponse:
+        table = self._table(request.table)
+        ids, dropped = await self._run(table.steal_touched)
+        return pb.StealTouchedKeysResponse(ids=to_tensor(np.asarray(ids, np.int64)),
+                                           dropped=dropped)
+
+    def _selected(self, name: str) -> list[EmbeddingTable]:
+        return [self._table(name)] if name else [self.tables[n] for n in sorted(self.tables)]
+
+    async def get_table_info(self, request, context) -> pb.GetTableInfoResponse:
+        response = pb.GetTableInfoResponse()
+        for table in self._selected(request.table):
+            response.tables.add(
+                config=table_config_proto(table.config), rows=table.size,
+                capacity=table.capacity, bytes=table.nbytes,
+                slots=[pb.SlotInfo(name=n, width=w) for n, w in table.slot_layout],
+                shard=self.shard, num_shards=self.num_shards)
+        return response
+
+    async def evict(self, request, context) -> pb.EvictResponse:
+        tables = self._selected(request.table)
+        counts = await asyncio.gather(*(self._run(t.evict) for t in tables))
+        return pb.EvictResponse(evicted=int(sum(counts)))
+
+    async def inspect_rows(self, request, context) -> pb.InspectRowsResponse:
+        table = self._table(request.table)
+        ids = from_tensor(request.ids, f"table {table.name!r}: ids")
+        self._check_ids(table, ids)
+        view = await self._run(table.inspect, ids)
+        return pb.InspectRowsResponse(
+            found=to_tensor(np.asarray(view.found, np.int64)),
+            embeddings=to_tensor(view.embeddings),
+            slots=to_tensor(view.slots),
+            last_update_s=to_tensor(view.last_update_s))
+
+    # -- registration ----------------------------------------------------------
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        def unary(fn, req=None, resp=None):
+            return grpc.unary_unary_rpc_method_handler(
+                fn, request_deserializer=req.FromString if req else None,
+                response_serializer=resp.SerializeToString if resp else None)
+
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, {
+            "Pull": unary(self.pull),
+            "Push": unary(self.push),
+            "PullDense": unary(self.pull_dense, pb.PullDenseRequest, pb.PullDenseResponse),
+            "PushDense": unary(self.push_dense, pb.PushDenseRequest, pb.PushDenseResponse),
+            "StealTouchedKeys": unary(self.steal_touched_keys, pb.StealTouchedKeysRequest,
+                                      pb.StealTouchedKeysResponse),
+            "GetTableInfo": unary(self.get_table_info, pb.GetTableInfoRequest,
+                                  pb.GetTableInfoResponse),
+            "Evict": unary(self.evict, pb.EvictRequest, pb.EvictResponse),
+            "InspectRows": unary(self.inspect_rows, pb.InspectRowsRequest,
+                                 pb.InspectRowsResponse),
+        })
