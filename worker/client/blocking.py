@@ -1,0 +1,129 @@
+"""``PSClient``: the blocking twin of ``AsyncPSClient`` for synchronous training loops.
+
+It owns a private event loop in a daemon thread; each call submits the async
+method there and waits for it, so the caller needs no event loop of its own
+and channels stay long-lived across calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from services.pb import parameter_server_pb2 as pb
+from services.retry import DEFAULT_RETRY, RetryPolicy
+from worker.client.aio import AsyncPSClient
+from worker.client.types import PushStats, RowsView
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+T = TypeVar("T")
+
+
+class PSClient:
+    """Blocking PS client; same methods, arguments and errors as ``AsyncPSClient``.
+
+    Safe to call from several threads: calls run concurrently on the private loop.
+    """
+
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        *,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        channel_options: Sequence | None = None,
+    ):
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="ps-client-loop", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._client = self._run(self._open(
+                addresses, timeout_s=timeout_s, retry=retry, channel_options=channel_options
+            ))
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    @staticmethod
+    async def _open(addresses, **kwargs) -> AsyncPSClient:
+        return AsyncPSClient(addresses, **kwargs)
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise RuntimeError("PSClient is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _stop_loop(self) -> None:
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self._client.addresses
+
+    @property
+    def num_ps(self) -> int:
+        return self._client.num_ps
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the channels and stops the loop thread; later calls raise RuntimeError."""
+        if self._closed:
+            return
+        try:
+            self._run(self._client.close())
+        finally:
+            self._stop_loop()
+
+    def pull(self, ids: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """See ``AsyncPSClient.pull``: (n,) int64 ids per table -> (n, dim) rows."""
+        return self._run(self._client.pull(ids))
+
+    def push(
+        self,
+        ids: Mapping[str, np.ndarray],
+        grads: Mapping[str, np.ndarray],
+        *,
+        counts: Mapping[str, np.ndarray] | None = None,
+        timestamp_s: int = 0,
+        global_step: int = 0,
+    ) -> dict[str, PushStats]:
+        """See ``AsyncPSClient.push``: (n,) ids and (n, dim) float32 gradients per table."""
+        return self._run(self._client.push(
+            ids, grads, counts=counts, timestamp_s=timestamp_s, global_step=global_step
+        ))
+
+    def pull_dense(self, variables: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
+        return self._run(self._client.pull_dense(variables))
+
+    def push_dense(self, grads: Mapping[str, np.ndarray]) -> dict[str, int]:
+        return self._run(self._client.push_dense(grads))
+
+    def steal_touched_keys(self, table: str) -> np.ndarray:
+        return self._run(self._client.steal_touched_keys(table))
+
+    def table_info(self, table: str = "") -> list[pb.TableInfo]:
+        return self._run(self._client.table_info(table))
+
+    def evict(self, table: str = "") -> int:
+        return self._run(self._client.evict(table))
+
+    def inspect_rows(self, table: str, ids: np.ndarray) -> RowsView:
+        return self._run(self._client.inspect_rows(table, ids))
