@@ -1,0 +1,106 @@
+"""Real server processes for tests: start on free loopback ports, wait until ready, stop by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(address: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None):
+    """Polls the gRPC health service until SERVING; fails early if the process exits."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"process for {address} exited with {proc.returncode}")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.05)
+    raise TimeoutError(f"{address} not healthy within {timeout_s} s")
+
+
+@dataclass
+class ServerProcess:
+    """One started server process, its address and its log file."""
+
+    proc: subprocess.Popen
+    address: str
+    log_path: Path
+    metrics_port: int | None = None
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_records(self) -> list[dict]:
+        out = []
+        for line in self.log().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM by PID, then SIGKILL if it does not exit in time; returns the exit code."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_ps(tmp_path: Path, tables_path: Path, *, shard: int = 0, num_shards: int = 1,
+             metrics: bool = False, extra: list[str] = (), env: dict | None = None,
+             wait: bool = True, port: int | None = None) -> ServerProcess:
+    port = port or free_port()
+    metrics_port = free_port() if metrics else None
+    log_path = tmp_path / f"ps-{shard}-{port}.log"
+    args = [sys.executable, "-m", "ps_server", "--host", "127.0.0.1", "--port", str(port),
+            "--tables", str(tables_path), "--shard", str(shard), "--num-shards", str(num_shards),
+            *(["--metrics-port", str(metrics_port)] if metrics else []), *extra]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, **(env or {})})
+    server = ServerProcess(proc, f"127.0.0.1:{port}", log_path, metrics_port, args)
+    if wait:
+        try:
+            wait_healthy(server.address, proc=proc)
+        except Exception:
+            server.stop()
+            sys.stderr.write(server.log())
+            raise
+    return server
