@@ -54,10 +54,9 @@ def main() -> int:
                 grads = {name: np.asarray(r, np.float32) * 0.1 + 0.01 for name, r in rows.items()}
                 client.push(ids, grads, global_step=step + 1)
             elapsed = time.perf_counter() - start
-            for info in client.table_info():
-                for t in info.tables:
-                    print(f"table {t.config.name}: {t.rows} rows, "
-                          f"{t.bytes / max(t.rows, 1):.0f} bytes/row, optimizer {t.config.optimizer.type}")
+            for t in client.table_info():
+                print(f"table {t.config.name}: {t.rows} rows, "
+                      f"{t.bytes / max(t.rows, 1):.0f} bytes/row, optimizer {t.config.optimizer.type}")
             print(f"{steps} steps of pull+push, {2 * batch} ids each: "
                   f"{steps * 2 * batch / elapsed / 1e6:.2f} M ids/s")
     finally:
