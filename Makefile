@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(PY) -m worker.demo
 
 bench: $(STAMP)
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 	$(PY) benchmarks/table_kernels.py
 	$(PY) benchmarks/pull_push.py
 
