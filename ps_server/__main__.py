@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from discovery.cli import add_discovery_args, discovery_config
 from ps_server.server_config import ServerConfig
 
 
-def parse_args(argv: list[str] | None = None) -> ServerConfig:
+def _env_int(environ, name: str, default: int) -> int:
+    value = environ.get(name)
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        raise SystemExit(f"ps-server: {name}={value!r} is not an integer") from None
+
+
+def parse_args(argv: list[str] | None = None, environ=os.environ) -> ServerConfig:
+    """Flags, with MLP_ROLE_INDEX / MLP_PORT / MLP_PS_NUM as defaults (the launch style)."""
     p = argparse.ArgumentParser(prog="ps-server", description=__doc__)
     p.add_argument("--tables", dest="tables_path", required=True,
                    help="JSON file with the table configs (see ps_server/examples/tables.json)")
-    p.add_argument("--port", type=int, default=0, help="gRPC port (0: any free port)")
+    p.add_argument("--port", type=int, default=_env_int(environ, "MLP_PORT", 0),
+                   help="gRPC port (0: any free port; default $MLP_PORT)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 for all)")
-    p.add_argument("--shard", type=int, default=0, help="this PS's shard index")
-    p.add_argument("--num-shards", type=int, default=1, help="number of PS shards")
+    p.add_argument("--shard", type=int, default=_env_int(environ, "MLP_ROLE_INDEX", 0),
+                   help="this PS's shard index (default $MLP_ROLE_INDEX)")
+    p.add_argument("--num-shards", type=int, default=_env_int(environ, "MLP_PS_NUM", 1),
+                   help="number of PS shards (default $MLP_PS_NUM)")
+    p.add_argument("--advertise-addr", default=None,
+                   help="address registered in discovery (default: host:port)")
     p.add_argument("--metrics-port", type=int, default=None, help="Prometheus scrape port")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics endpoint")
     p.add_argument("--threads", type=int, default=ServerConfig.threads,
@@ -25,9 +41,15 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     p.add_argument("--max-message-bytes", type=int, default=ServerConfig.max_message_bytes)
     p.add_argument("--max-ids-per-table", type=int, default=ServerConfig.max_ids_per_table)
     p.add_argument("--log-level", default="INFO")
+    add_discovery_args(p)
     args = p.parse_args(argv)
+    role = environ.get("MLP_ROLE")
+    if role not in (None, "", "ps"):
+        p.error(f"MLP_ROLE is {role!r}; ps-server runs the 'ps' role")
     try:
-        return ServerConfig(**vars(args))
+        fields = {k: v for k, v in vars(args).items()
+                  if k in ServerConfig.__dataclass_fields__ and k != "discovery"}
+        return ServerConfig(**fields, discovery=discovery_config(args))
     except ValueError as exc:
         p.error(str(exc))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
+from discovery.factory import create_discovery
+from discovery.net import concat_ip_and_port, get_local_ip
 from ps_server import diagnostics
 from ps_server.config import TablesConfig
 from ps_server.dense import DenseStore
@@ -56,6 +59,17 @@ class PSServer:
              reflection.SERVICE_NAME], self.server)
         self.port = 0
         self.metrics_server = None
+        self.discovery = None
+
+    @property
+    def address(self) -> str:
+        """The address other roles reach this PS at (registered in discovery)."""
+        if self.config.advertise_addr:
+            return self.config.advertise_addr
+        host = self.config.host
+        if host in ("0.0.0.0", "::", ""):
+            host = get_local_ip()
+        return concat_ip_and_port(host, self.port)
 
     async def start(self) -> int:
         cfg = self.config
@@ -67,8 +81,14 @@ class PSServer:
         await self.server.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if cfg.discovery is not None:
+            loop = asyncio.get_running_loop()
+            self.discovery = await loop.run_in_executor(
+                self.pool, create_discovery, cfg.discovery)
+            await loop.run_in_executor(
+                self.pool, self.discovery.register, "ps", cfg.shard, self.address)
         log.info("serving", extra={
-            "port": self.port, "shard": cfg.shard, "num_shards": cfg.num_shards,
+            "port": self.port, "address": self.address, "shard": cfg.shard, "num_shards": cfg.num_shards,
             "tables": sorted(self.tables),
             "metrics_port": None if self.metrics_server is None
             else self.metrics_server.server_port})
@@ -77,6 +97,15 @@ class PSServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Stops accepting, lets in-flight RPCs finish within the grace period, releases all."""
         await self.health.enter_graceful_shutdown()
+        if self.discovery is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(
+                    self.pool, self.discovery.deregister, "ps", self.config.shard, self.address)
+                await loop.run_in_executor(self.pool, self.discovery.close)
+            except Exception:
+                log.exception("deregistering from discovery failed")
+            self.discovery = None
         grace_s = self.config.grace_s if grace_s is None else grace_s
         log.info("stopping", extra={"grace_s": grace_s})
         await self.server.stop(grace_s)

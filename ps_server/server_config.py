@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from discovery.factory import DiscoveryConfig
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -20,6 +22,8 @@ class ServerConfig:
     max_message_bytes: int = 1 << 30
     max_ids_per_table: int = 1 << 24
     log_level: str = "INFO"
+    discovery: DiscoveryConfig | None = None
+    advertise_addr: str | None = None
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:

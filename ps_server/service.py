@@ -17,6 +17,7 @@ import numpy as np
 
 from ps_server.config import PullDType, TableConfig
 from ps_server.dense import DenseStore
+from ps_server.sync import SyncRounds
 from ps_server.table import EmbeddingTable
 from services import wire
 from services.errors import InvalidArgument, NotFound
@@ -58,6 +59,8 @@ class ParameterServerService:
         self.max_ids_per_table = max_ids_per_table
         self.threads = max(1, threads)
         self.table_metrics = table_metrics
+        self.sync_sparse = SyncRounds("sparse", self._apply_sparse_round)
+        self.sync_dense = SyncRounds("dense", self._apply_dense_round)
 
     def _run(self, fn, *args):
         return asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -123,18 +126,51 @@ class ParameterServerService:
                 table.validate_push(part.ids, part.gradients, part.counts)
 
         await self._run(validate_all)
-        timestamp = message.timestamp_s or int(time.time())
-        stats = await asyncio.gather(*(
-            self._run(table.apply_gradients, part.ids, part.gradients, part.counts,
-                      timestamp, message.global_step)
-            for table, part in zip(tables, message.tables)))
-        response = pb.PushResponse()
-        for table, s in zip(tables, stats):
+        if message.sync_replicas:
+            contribution = (tables, message)
+            result, stop = await self.sync_sparse.contribute(
+                message.global_step, message.sync_replicas, contribution, message.end_of_data)
+            tables, stats = result or ([], [])
+        else:
+            stop = False
+            stats = await self._apply_push(tables, message.tables, message.timestamp_s,
+                                           message.global_step)
+        response = pb.PushResponse(stop=stop)
+        for table, s in zip(tables or [], stats or []):
             response.results.add(table=table.name, applied=s.applied, filtered=s.filtered,
                                  created=s.created)
             if self.table_metrics is not None:
                 self.table_metrics.rows_pushed.labels(table.name).inc(s.applied)
         return response.SerializeToString()
+
+    async def _apply_push(self, tables, parts, timestamp_s: int, global_step: int):
+        timestamp = timestamp_s or int(time.time())
+        return await asyncio.gather(*(
+            self._run(table.apply_gradients, part.ids, part.gradients, part.counts,
+                      timestamp, global_step)
+            for table, part in zip(tables, parts)))
+
+    async def _apply_sparse_round(self, contributions):
+        """One synchronous step: the mean of every replica's gradients, per table."""
+        scale = np.float32(1.0 / len(contributions))
+        merged: dict[str, list] = {}
+        for tables, message in contributions:
+            for table, part in zip(tables, message.tables):
+                counts = part.counts if part.counts is not None else np.ones(
+                    part.ids.shape[0], np.int64)
+                merged.setdefault(table.name, [table, [], [], []])
+                merged[table.name][1].append(part.ids)
+                merged[table.name][2].append(part.gradients)
+                merged[table.name][3].append(counts)
+        tables, parts = [], []
+        for table, ids, grads, counts in merged.values():
+            tables.append(table)
+            parts.append(wire.TablePush(table.name, np.concatenate(ids),
+                                        np.concatenate(grads) * scale, np.concatenate(counts)))
+        _, first = contributions[0]
+        timestamp = max(m.timestamp_s for _, m in contributions)
+        stats = await self._apply_push(tables, parts, timestamp, first.global_step)
+        return tables, stats
 
     # -- dense ---------------------------------------------------------------
 
@@ -159,13 +195,29 @@ class ParameterServerService:
         if len(set(names)) != len(names):
             raise InvalidArgument("a dense variable appears twice in one PushDense request")
 
-        def push_all():
+        def validate_all():
             for name, grad in grads:
                 self.dense.validate_push(name, grad)
-            return [self.dense.push(name, grad) for name, grad in grads]
 
-        counts = await self._run(push_all)
-        return pb.PushDenseResponse(update_counts=counts)
+        await self._run(validate_all)
+        if request.sync_replicas:
+            counts, stop = await self.sync_dense.contribute(
+                request.global_step, request.sync_replicas, grads, request.end_of_data)
+            counts = [counts[name] for name in names] if counts else []
+        else:
+            stop = False
+            counts = await self._run(lambda: [self.dense.push(n, g) for n, g in grads])
+        return pb.PushDenseResponse(update_counts=counts, stop=stop)
+
+    async def _apply_dense_round(self, contributions) -> dict[str, int]:
+        """One synchronous step: the mean of every replica's gradient, per variable."""
+        sums: dict[str, np.ndarray] = {}
+        for grads in contributions:
+            for name, grad in grads:
+                sums[name] = sums[name] + grad if name in sums else grad.astype(np.float32)
+        scale = np.float32(1.0 / len(contributions))
+        return await self._run(
+            lambda: {name: self.dense.push(name, total * scale) for name, total in sums.items()})
 
     # -- maintenance ---------------------------------------------------------
 

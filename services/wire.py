@@ -241,9 +241,13 @@ class TablePush:
 
 @dataclass(frozen=True)
 class PushMessage:
+    """A PushRequest. ``sync_replicas`` > 0 makes it one contribution to a synchronous step."""
+
     tables: list[TablePush]
     timestamp_s: int = 0
     global_step: int = 0
+    sync_replicas: int = 0
+    end_of_data: bool = False
 
 
 def encode_push_request(message: PushMessage) -> bytes:
@@ -258,6 +262,8 @@ def encode_push_request(message: PushMessage) -> bytes:
         parts += _len_field(1, body)
     parts += _varint_field(2, message.timestamp_s)
     parts += _varint_field(3, message.global_step)
+    parts += _varint_field(4, message.sync_replicas)
+    parts += _varint_field(5, int(message.end_of_data))
     return b"".join(parts)
 
 
@@ -265,7 +271,7 @@ def decode_push_request(data: bytes) -> PushMessage:
     """A PushRequest with tensors as read-only views of ``data`` (validated for shape/bytes only)."""
     view = memoryview(data)
     tables: list[TablePush] = []
-    timestamp_s = global_step = 0
+    timestamp_s = global_step = sync_replicas = end_of_data = 0
     for field, wire_type, value in _fields(view, 0, len(view)):
         if field == 1 and wire_type == _LEN:
             name, ids, grads, counts = "", _TensorParts(), _TensorParts(), None
@@ -290,7 +296,11 @@ def decode_push_request(data: bytes) -> PushMessage:
             timestamp_s = _signed(value)
         elif field == 3 and wire_type == _VARINT:
             global_step = _signed(value)
-    return PushMessage(tables, timestamp_s, global_step)
+        elif field == 4 and wire_type == _VARINT:
+            sync_replicas = _signed(value)
+        elif field == 5 and wire_type == _VARINT:
+            end_of_data = value != 0
+    return PushMessage(tables, timestamp_s, global_step, sync_replicas, bool(end_of_data))
 
 
 def read_varint_field(data: bytes, number: int) -> int:

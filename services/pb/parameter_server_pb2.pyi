@@ -40,14 +40,18 @@ class TableGradients(_message.Message):
     def __init__(self, table: _Optional[str] = ..., ids: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., gradients: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., counts: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("tables", "timestamp_s", "global_step")
+    __slots__ = ("tables", "timestamp_s", "global_step", "sync_replicas", "end_of_data")
     TABLES_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_S_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_STEP_FIELD_NUMBER: _ClassVar[int]
+    SYNC_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    END_OF_DATA_FIELD_NUMBER: _ClassVar[int]
     tables: _containers.RepeatedCompositeFieldContainer[TableGradients]
     timestamp_s: int
     global_step: int
-    def __init__(self, tables: _Optional[_Iterable[_Union[TableGradients, _Mapping]]] = ..., timestamp_s: _Optional[int] = ..., global_step: _Optional[int] = ...) -> None: ...
+    sync_replicas: int
+    end_of_data: bool
+    def __init__(self, tables: _Optional[_Iterable[_Union[TableGradients, _Mapping]]] = ..., timestamp_s: _Optional[int] = ..., global_step: _Optional[int] = ..., sync_replicas: _Optional[int] = ..., end_of_data: _Optional[bool] = ...) -> None: ...
 
 class PushResult(_message.Message):
     __slots__ = ("table", "applied", "filtered", "created")
@@ -62,10 +66,12 @@ class PushResult(_message.Message):
     def __init__(self, table: _Optional[str] = ..., applied: _Optional[int] = ..., filtered: _Optional[int] = ..., created: _Optional[int] = ...) -> None: ...
 
 class PushResponse(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "stop")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[PushResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[PushResult, _Mapping]]] = ...) -> None: ...
+    stop: bool
+    def __init__(self, results: _Optional[_Iterable[_Union[PushResult, _Mapping]]] = ..., stop: _Optional[bool] = ...) -> None: ...
 
 class DenseVariable(_message.Message):
     __slots__ = ("name", "initial_value")
@@ -96,16 +102,24 @@ class DenseGradient(_message.Message):
     def __init__(self, name: _Optional[str] = ..., gradient: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class PushDenseRequest(_message.Message):
-    __slots__ = ("gradients",)
+    __slots__ = ("gradients", "global_step", "sync_replicas", "end_of_data")
     GRADIENTS_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_STEP_FIELD_NUMBER: _ClassVar[int]
+    SYNC_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    END_OF_DATA_FIELD_NUMBER: _ClassVar[int]
     gradients: _containers.RepeatedCompositeFieldContainer[DenseGradient]
-    def __init__(self, gradients: _Optional[_Iterable[_Union[DenseGradient, _Mapping]]] = ...) -> None: ...
+    global_step: int
+    sync_replicas: int
+    end_of_data: bool
+    def __init__(self, gradients: _Optional[_Iterable[_Union[DenseGradient, _Mapping]]] = ..., global_step: _Optional[int] = ..., sync_replicas: _Optional[int] = ..., end_of_data: _Optional[bool] = ...) -> None: ...
 
 class PushDenseResponse(_message.Message):
-    __slots__ = ("update_counts",)
+    __slots__ = ("update_counts", "stop")
     UPDATE_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
     update_counts: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, update_counts: _Optional[_Iterable[int]] = ...) -> None: ...
+    stop: bool
+    def __init__(self, update_counts: _Optional[_Iterable[int]] = ..., stop: _Optional[bool] = ...) -> None: ...
 
 class StealTouchedKeysRequest(_message.Message):
     __slots__ = ("table",)

@@ -194,6 +194,33 @@ class AsyncPSClient:
         (for batches the caller deduplicated already). Each PS applies its
         part all-or-nothing; parts on different PS are independent.
         """
+        stats, _ = await self._push(ids, grads, counts, timestamp_s, global_step)
+        return stats
+
+    async def push_sync(
+        self,
+        ids: Mapping[str, np.ndarray],
+        grads: Mapping[str, np.ndarray],
+        *,
+        step: int,
+        replicas: int,
+        end_of_data: bool = False,
+        counts: Mapping[str, np.ndarray] | None = None,
+        timestamp_s: int = 0,
+    ) -> tuple[dict[str, PushStats], bool]:
+        """This worker's contribution to synchronous ``step`` of ``replicas`` workers.
+
+        Every PS gets a request (empty when it holds none of these ids) and
+        answers once all replicas contributed and the mean was applied.
+        Returns the step's stats over all contributors and whether training stops
+        (a contributor reported ``end_of_data``).
+        """
+        if replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {replicas}")
+        return await self._push(ids, grads, counts, timestamp_s, step, replicas, end_of_data)
+
+    async def _push(self, ids, grads, counts, timestamp_s, global_step, sync_replicas=0,
+                    end_of_data=False) -> tuple[dict[str, PushStats], bool]:
         check_same_tables(ids, grads, "grads")
         counts = counts or {}
         unknown = [t for t in counts if t not in ids]
@@ -208,9 +235,11 @@ class AsyncPSClient:
             sums.append(route.sum_rows(table_grads))
             send_counts = table_counts is not None or route.num_unique < route.size
             occurrences.append(route.sum_counts(table_counts) if send_counts else None)
-        if not routes:
-            return {}
-        plan = assign_tables(routes, self.num_ps)
+        if not routes and not sync_replicas:
+            return {}, False
+        plan = assign_tables(routes, self.num_ps) if routes else {}
+        if sync_replicas:
+            plan = {s: plan.get(s, []) for s in range(self.num_ps)}
         requests = {}
         for s, idx in plan.items():
             tables = []
@@ -219,17 +248,24 @@ class AsyncPSClient:
                 table_counts = None if occurrences[i] is None else occurrences[i][sl]
                 tables.append(wire.TablePush(routes[i].table, routes[i].uniq[sl], sums[i][sl],
                                              table_counts))
-            requests[s] = wire.encode_push_request(
-                wire.PushMessage(tables, int(timestamp_s), int(global_step))
-            )
+            requests[s] = wire.encode_push_request(wire.PushMessage(
+                tables, int(timestamp_s), int(global_step), int(sync_replicas),
+                bool(end_of_data)))
         replies = await self._fan_out("Push", requests)
         stats = {route.table: PushStats() for route in routes}
+        stop = False
         for s, reply in replies.items():
-            for result in pb.PushResponse.FromString(reply).results:
+            response = pb.PushResponse.FromString(reply)
+            stop |= response.stop
+            for result in response.results:
                 if result.table not in stats:
-                    raise self._malformed(s, "Push", f"result for unknown table {result.table!r}")
+                    if sync_replicas:
+                        stats[result.table] = PushStats()
+                    else:
+                        raise self._malformed(
+                            s, "Push", f"result for unknown table {result.table!r}")
                 stats[result.table] += PushStats(result.applied, result.filtered, result.created)
-        return stats
+        return stats, stop
 
     # -- dense variables --------------------------------------------------------
 
@@ -261,21 +297,39 @@ class AsyncPSClient:
 
     async def push_dense(self, grads: Mapping[str, np.ndarray]) -> dict[str, int]:
         """Applies dense gradients (float32, the variable's shape); returns each variable's update count."""
+        counts, _ = await self._push_dense(grads)
+        return counts
+
+    async def push_dense_sync(self, grads: Mapping[str, np.ndarray], *, step: int, replicas: int,
+                              end_of_data: bool = False) -> tuple[dict[str, int], bool]:
+        """This worker's dense contribution to synchronous ``step``; see ``push_sync``."""
+        if replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {replicas}")
+        return await self._push_dense(grads, step, replicas, end_of_data)
+
+    async def _push_dense(self, grads, step=0, sync_replicas=0, end_of_data=False):
         plan = group_names(list(grads), self.num_ps)
+        if sync_replicas:
+            plan = {s: plan.get(s, []) for s in range(self.num_ps)}
         requests = {}
         for s, names in plan.items():
-            request = pb.PushDenseRequest()
+            request = pb.PushDenseRequest(global_step=step, sync_replicas=sync_replicas,
+                                          end_of_data=end_of_data)
             for name in names:
                 gradient = np.asarray(grads[name], dtype=np.float32)
                 request.gradients.add(name=name).gradient.CopyFrom(to_tensor(gradient))
             requests[s] = request
         replies = await self._fan_out("PushDense", requests)
         counts: dict[str, int] = {}
+        stop = False
         for s, names in plan.items():
             reply = replies[s]
+            stop |= reply.stop
+            if reply.stop and not reply.update_counts:
+                continue
             self._check_count(s, "PushDense", len(reply.update_counts), len(names), "counts")
             counts.update(zip(names, (int(c) for c in reply.update_counts)))
-        return {name: counts[name] for name in grads}
+        return {name: counts[name] for name in grads if name in counts}, stop
 
     # -- operations -------------------------------------------------------------
 

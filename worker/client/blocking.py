@@ -8,6 +8,7 @@ and channels stay long-lived across calls.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -109,6 +110,29 @@ class PSClient:
         return self._run(self._client.push(
             ids, grads, counts=counts, timestamp_s=timestamp_s, global_step=global_step
         ))
+
+    def push_sync(self, ids, grads, *, step: int, replicas: int, end_of_data: bool = False,
+                  counts=None, timestamp_s: int = 0) -> tuple[dict[str, PushStats], bool]:
+        """See ``AsyncPSClient.push_sync``."""
+        return self._run(self._client.push_sync(
+            ids, grads, step=step, replicas=replicas, end_of_data=end_of_data, counts=counts,
+            timestamp_s=timestamp_s))
+
+    def push_dense_sync(self, grads, *, step: int, replicas: int,
+                        end_of_data: bool = False) -> tuple[dict[str, int], bool]:
+        """See ``AsyncPSClient.push_dense_sync``."""
+        return self._run(self._client.push_dense_sync(
+            grads, step=step, replicas=replicas, end_of_data=end_of_data))
+
+    def submit(self, method: str, *args, **kwargs) -> concurrent.futures.Future:
+        """Starts ``method`` of the async client without waiting: a Future of its result.
+
+        Lets a training loop overlap the next pull or the last push with compute.
+        """
+        if self._closed:
+            raise RuntimeError("PSClient is closed")
+        return asyncio.run_coroutine_threadsafe(
+            getattr(self._client, method)(*args, **kwargs), self._loop)
 
     def pull_dense(self, variables: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
         return self._run(self._client.pull_dense(variables))

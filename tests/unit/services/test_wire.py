@@ -56,24 +56,28 @@ def test_pull_reply_buffer_is_filled_in_place():
 
 
 @pytest.mark.parametrize("with_counts", [False, True])
-@pytest.mark.parametrize("timestamp_s,global_step", [(0, 0), (1_700_000_000, 42)])
-def test_push_request_matches_generated(with_counts, timestamp_s, global_step):
+@pytest.mark.parametrize("timestamp_s,global_step,replicas,eod", [
+    (0, 0, 0, False), (1_700_000_000, 42, 0, False), (5, 7, 3, True), (5, 7, -1, False)])
+def test_push_request_matches_generated(with_counts, timestamp_s, global_step, replicas, eod):
     parts = []
     for name, n in [("user", 100), ("empty", 0), ("item", 7)]:
         ids = _ids(n)
         grads = rng.standard_normal((n, 8)).astype(np.float32)
         counts = rng.integers(1, 5, size=n).astype(np.int64) if with_counts else None
         parts.append(wire.TablePush(name, ids, grads, counts))
-    ours = wire.encode_push_request(wire.PushMessage(parts, timestamp_s, global_step))
+    ours = wire.encode_push_request(
+        wire.PushMessage(parts, timestamp_s, global_step, replicas, eod))
     theirs = pb.PushRequest(
         tables=[pb.TableGradients(
             table=p.table, ids=to_tensor(p.ids), gradients=to_tensor(p.gradients),
             **({"counts": to_tensor(p.counts)} if p.counts is not None else {}))
             for p in parts],
-        timestamp_s=timestamp_s, global_step=global_step).SerializeToString()
+        timestamp_s=timestamp_s, global_step=global_step, sync_replicas=replicas,
+        end_of_data=eod).SerializeToString()
     assert ours == theirs
     decoded = wire.decode_push_request(theirs)
-    assert (decoded.timestamp_s, decoded.global_step) == (timestamp_s, global_step)
+    assert (decoded.timestamp_s, decoded.global_step, decoded.sync_replicas,
+            decoded.end_of_data) == (timestamp_s, global_step, replicas, eod)
     for got, want in zip(decoded.tables, parts):
         assert got.table == want.table
         np.testing.assert_array_equal(got.ids, want.ids)
