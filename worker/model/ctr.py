@@ -35,6 +35,7 @@ class ModelConfig:
     slots: tuple[SlotSpec, ...] = ()
     num_dense: int = 0
     hidden_units: tuple[int, ...] = (64, 32)
+    interaction: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "slots", tuple(self.slots))
@@ -46,19 +47,29 @@ class ModelConfig:
             raise ValueError(f"num_dense must be >= 0, got {self.num_dense}")
         if any(h < 1 for h in self.hidden_units):
             raise ValueError(f"hidden_units must all be >= 1, got {self.hidden_units!r}")
+        widths = {s.output_width for s in self.slots}
+        if self.interaction and len(widths) > 1:
+            raise ValueError(f"interaction needs every slot pooled to one width, got {widths}")
+
+    @property
+    def num_interactions(self) -> int:
+        """Pairwise dot products of pooled slots (DLRM-style) when ``interaction`` is on."""
+        n = len(self.slots)
+        return n * (n - 1) // 2 if self.interaction else 0
 
     @property
     def input_width(self) -> int:
-        return sum(s.output_width for s in self.slots) + self.num_dense
+        return sum(s.output_width for s in self.slots) + self.num_dense + self.num_interactions
 
     @classmethod
     def for_synthetic(cls, data: SyntheticConfig, dim: int = 8,
                       pooling: Pooling = Pooling.SUM, first_n: int = 0,
-                      hidden_units: tuple[int, ...] = (64, 32)) -> ModelConfig:
+                      hidden_units: tuple[int, ...] = (64, 32),
+                      interaction: bool = False) -> ModelConfig:
         """One slot per synthetic slot (``feature_<s>``), all with the same dim and pooling."""
         slots = tuple(SlotSpec(slot_to_key(s), dim, pooling, first_n)
                       for s in range(data.num_slots))
-        return cls(slots, data.num_dense, hidden_units)
+        return cls(slots, data.num_dense, hidden_units, interaction)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +77,7 @@ class _Cache:
     indexes: list[SlotIndex]
     mlp_inputs: list[Any]
     labels: Any
+    pooled: Any = None
 
 
 class CTRModel:
@@ -112,10 +124,14 @@ class CTRModel:
             index = slot_index(xp, spec, lookups[spec.name], dtype)
             indexes.append(index)
             parts.append(pool_forward(xp, spec, xp.asarray(rows[spec.name], dtype=dtype), index))
+        pooled = xp.stack(parts, axis=1) if self.config.interaction else None
         parts.append(from_host(xp, batch.dense, dtype))
+        if pooled is not None:
+            upper = np.triu_indices(len(self.slots), k=1)
+            parts.append(xp.einsum("bid,bjd->bij", pooled, pooled)[:, upper[0], upper[1]])
         x = xp.concatenate(parts, axis=1)
         logits, mlp_inputs = mlp_forward(xp, x, params, len(self.config.hidden_units))
-        return logits, _Cache(indexes, mlp_inputs, from_host(xp, batch.labels, dtype))
+        return logits, _Cache(indexes, mlp_inputs, from_host(xp, batch.labels, dtype), pooled)
 
     def predict(self, batch: Batch, lookups: Mapping[str, SlotLookup],
                 rows: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
@@ -130,10 +146,19 @@ class CTRModel:
         loss, grad_logits = logloss(xp, logits, cache.labels)
         grad_x, param_grads = mlp_backward(xp, grad_logits, params, cache.mlp_inputs,
                                            len(self.config.hidden_units))
+        grad_dots = None
+        if cache.pooled is not None:
+            n = len(self.slots)
+            upper = np.triu_indices(n, k=1)
+            pair = xp.zeros((grad_x.shape[0], n, n), dtype=grad_x.dtype)
+            pair[:, upper[0], upper[1]] = grad_x[:, grad_x.shape[1] - self.config.num_interactions:]
+            grad_dots = xp.einsum("bij,bjd->bid", pair + pair.transpose(0, 2, 1), cache.pooled)
         row_grads = {}
         offset = 0
-        for spec, index in zip(self.slots, cache.indexes, strict=True):
+        for k, (spec, index) in enumerate(zip(self.slots, cache.indexes, strict=True)):
             grad_pooled = grad_x[:, offset:offset + spec.output_width]
+            if grad_dots is not None:
+                grad_pooled = grad_pooled + grad_dots[:, k, :]
             row_grads[spec.name] = pool_backward(xp, spec, grad_pooled, index)
             offset += spec.output_width
         return StepResult(loss, logits, row_grads, param_grads)

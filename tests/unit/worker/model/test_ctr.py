@@ -37,11 +37,16 @@ def _numeric_grad(array, loss, eps=1e-6):
     return grad
 
 
+@pytest.mark.parametrize("interaction", [False, True])
 @pytest.mark.parametrize("kind", sorted(POOLINGS))
-def test_gradients_match_finite_differences(kind, small_batch):
+def test_gradients_match_finite_differences(kind, interaction, small_batch):
     spec = POOLINGS[kind]
-    slots = (spec, SlotSpec("c", 2, spec.pooling, spec.first_n), SlotSpec("b", 2))
-    model = CTRModel(ModelConfig(slots, num_dense=2, hidden_units=(5, 4)))
+    if interaction:  # dot products need one pooled width for every slot
+        spec = SlotSpec("a", 2, spec.pooling, spec.first_n)
+    other = SlotSpec("b", 2 * spec.first_n if spec.first_n else 2)
+    slots = (spec, SlotSpec("c", 2, spec.pooling, spec.first_n), other)
+    model = CTRModel(ModelConfig(slots, num_dense=2, hidden_units=(5, 4),
+                                 interaction=interaction))
     lookups, rows, params = _float64_setup(model, small_batch)
     result = model.forward_backward(small_batch, lookups, rows, params)
     assert np.isfinite(result.loss)

@@ -1,0 +1,135 @@
+"""``python -m worker train``: one training worker of a cluster (worker 0 is the chief).
+
+Told its role by ``MLP_ROLE=worker`` and ``MLP_ROLE_INDEX``; finds the PS through
+discovery (by default the file backend under the model dir). The chief waits for
+every worker to finish, evaluates, and writes ``<model_dir>/result.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from discovery.cli import add_discovery_args, discovery_config
+
+log = logging.getLogger("worker")
+
+
+def parse_args(argv=None, environ=os.environ):
+    p = argparse.ArgumentParser(prog="python -m worker", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train as one worker of a cluster")
+    train.add_argument("--model-dir", required=True, type=Path)
+    train.add_argument("--config", type=Path, help="training config JSON (default: built-in)")
+    train.add_argument("--num-ps", type=int, default=int(environ.get("MLP_PS_NUM", "1")))
+    train.add_argument("--num-workers", type=int,
+                       default=int(environ.get("MLP_WORKER_NUM", "1")))
+    train.add_argument("--index", type=int, default=int(environ.get("MLP_ROLE_INDEX", "0")),
+                       help="this worker's index (default $MLP_ROLE_INDEX)")
+    train.add_argument("--wait-timeout-s", type=float, default=1800.0,
+                       help="how long to wait for the PS and, on the chief, for other workers")
+    train.add_argument("--log-level", default="INFO")
+    add_discovery_args(train)
+    args = p.parse_args(argv)
+    if environ.get("MLP_ROLE") not in (None, "", "worker"):
+        p.error(f"MLP_ROLE is {environ['MLP_ROLE']!r}; this process runs the 'worker' role")
+    if not 0 <= args.index < args.num_workers:
+        p.error(f"--index must be in 0..{args.num_workers - 1}, got {args.index}")
+    if args.num_ps < 1:
+        p.error(f"--num-ps must be >= 1, got {args.num_ps}")
+    if args.discovery is None:
+        args.discovery, args.discovery_dir = "file", str(args.model_dir)
+    return args
+
+
+def _wait_for_peers(model_dir: Path, num_workers: int, timeout_s: float) -> None:
+    """The chief waits until every worker logged its last step (seed's sync_hooks)."""
+    deadline = time.monotonic() + timeout_s
+    pending = set(range(1, num_workers))
+    while pending:
+        for i in sorted(pending):
+            path = model_dir / "progress" / f"worker-{i}.jsonl"
+            if path.exists() and '"done": true' in path.read_text():
+                pending.discard(i)
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"workers {sorted(pending)} did not finish within {timeout_s} s")
+        if pending:
+            time.sleep(0.2)
+
+
+def train(args) -> int:
+    from discovery.cluster import wait_for_ps
+    from discovery.factory import create_discovery
+    from worker.client import PSClient
+    from worker.config import TrainConfig
+    from worker.model import FrequencyBaseline, bayes_optimal_auc
+    from worker.train import Trainer, evaluate
+
+    config = TrainConfig.load(args.config)
+    args.model_dir.mkdir(parents=True, exist_ok=True)
+    with create_discovery(discovery_config(args)) as discovery:
+        addresses = wait_for_ps(discovery, args.num_ps, timeout_s=args.wait_timeout_s,
+                                poll_interval_s=0.1)
+    log.info("found ps", extra={"ps": addresses, "index": args.index})
+    with PSClient(addresses) as client:
+        trainer = Trainer(config, client, args.index, args.num_workers, args.model_dir)
+        signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
+        stats = trainer.run()
+        log.info("trained", extra={"steps": stats.steps, "examples": stats.examples,
+                                   "elapsed_s": round(stats.elapsed_s, 3)})
+        if args.index != 0:
+            return 0
+        _wait_for_peers(args.model_dir, args.num_workers, args.wait_timeout_s)
+        result = evaluate(config, client, trainer.model, trainer.stream, trainer.param_names)
+    bayes = bayes_optimal_auc(trainer.stream)
+    baseline = FrequencyBaseline().fit(trainer.stream.blocks())
+    from worker.model import auc
+    from worker.train import eval_batches
+
+    labels, scores = [], []
+    for batch in eval_batches(config, trainer.stream):
+        labels.append(batch.labels)
+        scores.append(baseline.predict(batch))
+    import numpy as np
+
+    baseline_auc = auc(np.concatenate(labels), np.concatenate(scores))
+    progress = [json.loads(line) for f in sorted((args.model_dir / "progress").glob("*.jsonl"))
+                for line in f.read_text().splitlines() if line.strip()]
+    done = [r for r in progress if r.get("done")]
+    summary = {
+        "steps": sum(r["step"] for r in done), "examples": sum(r["examples"] for r in done),
+        "elapsed_s": stats.elapsed_s, "eval_auc": result.auc, "eval_logloss": result.logloss,
+        "calibration": result.calibration, "bayes_auc": bayes, "baseline_auc": baseline_auc,
+        "mode": config.train.mode.value, "eval_examples": result.examples,
+    }
+    trainer.progress.write(step=stats.steps, examples=stats.examples, **result.as_progress())
+    tmp = args.model_dir / "result.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, args.model_dir / "result.json")
+    log.info("evaluated", extra=summary)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from services.logs import configure_logging
+    from services.signals import add_stack_dump_handler
+
+    configure_logging(f"worker-{args.index}", args.log_level)
+    add_stack_dump_handler()
+    try:
+        return train(args)
+    except Exception as exc:
+        log.exception("worker %d failed", args.index)
+        print(f"worker {args.index}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

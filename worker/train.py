@@ -1,0 +1,242 @@
+"""The training loop: pull (prefetched), forward/backward, push (queued), on any parameter store.
+
+Async mode overlaps the next batch's pull with the current step and keeps up
+to ``push_queue`` pushes in flight. Sync mode is lock-step: every worker
+contributes to step s on every PS, which applies the mean once, then pulls
+for step s+1 (so no prefetch). End of data on any worker stops all in sync mode.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from worker.config import TrainConfig, TrainMode
+from worker.data import Batch, Split, SyntheticStream
+from worker.model import CTRModel, clip_by_global_norm, dedup_slots, get_array_module, to_host
+from worker.model.backend import from_host
+
+log = logging.getLogger(__name__)
+
+
+class ProgressLog:
+    """Appends one JSON object per line to ``<model_dir>/progress/worker-<i>.jsonl``."""
+
+    def __init__(self, model_dir: Path | None, worker_index: int):
+        self.path = None
+        if model_dir is not None:
+            self.path = Path(model_dir) / "progress" / f"worker-{worker_index}.jsonl"
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record) -> None:
+        if self.path is None:
+            return
+        record["time"] = time.time()
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+@dataclass
+class TrainStats:
+    steps: int = 0
+    examples: int = 0
+    elapsed_s: float = 0.0
+    last_loss: float = float("nan")
+    stopped_by_peer: bool = False
+
+
+def _batches(config: TrainConfig, stream: SyntheticStream, index: int, count: int
+             ) -> Iterator[Batch]:
+    for _ in range(config.train.epochs):
+        yield from stream.batches(config.train.batch_size, Split.TRAIN, index, count,
+                                  drop_remainder=True)
+
+
+class Trainer:
+    """Trains ``config``'s model as worker ``worker_index`` of ``num_workers`` against ``store``."""
+
+    def __init__(self, config: TrainConfig, store, worker_index: int = 0, num_workers: int = 1,
+                 model_dir: Path | None = None):
+        self.config = config
+        self.store = store
+        self.index = worker_index
+        self.num_workers = num_workers
+        self.xp = get_array_module(config.train.device)
+        self.model = CTRModel(config.model_config(), self.xp)
+        self.stream = SyntheticStream(config.data)
+        self.progress = ProgressLog(model_dir, worker_index)
+        self.slot_names = [s.name for s in self.model.slots]
+        self._stop_requested = False
+
+    def request_stop(self) -> None:
+        """Ends training after the current step (SIGTERM): pushes drain, progress is written."""
+        self._stop_requested = True
+
+    def init_dense(self) -> dict[str, np.ndarray]:
+        """Dense variables on the PS, created from the seeded initial values on first use."""
+        return self.store.pull_dense(self.model.init_params(self.config.train.seed))
+
+    def _fetch(self, batch: Batch):
+        lookups = dedup_slots(batch, self.model.slots)
+        rows = self.store.submit("pull", {n: lookups[n].ids for n in self.slot_names})
+        dense = self.store.submit("pull_dense", {n: None for n in self.param_names})
+        return batch, lookups, rows, dense
+
+    def _compute(self, batch, lookups, rows, params):
+        xp = self.xp
+        rows = {n: from_host(xp, r, np.float32) for n, r in rows.items()}
+        params = {n: from_host(xp, p, np.float32) for n, p in params.items()}
+        result = self.model.forward_backward(batch, lookups, rows, params)
+        row_grads = {n: to_host(g) for n, g in result.row_grads.items()}
+        param_grads = {n: to_host(g) for n, g in result.param_grads.items()}
+        if self.config.train.clip_norm > 0:
+            names = list(param_grads)
+            clipped, _ = clip_by_global_norm([param_grads[n] for n in names],
+                                             self.config.train.clip_norm)
+            param_grads = dict(zip(names, clipped))
+        return result.loss, row_grads, param_grads
+
+    def run(self) -> TrainStats:
+        cfg = self.config.train
+        self.param_names = list(self.init_dense())
+        stats = TrainStats()
+        batches = _batches(self.config, self.stream, self.index, self.num_workers)
+        start = time.perf_counter()
+        if cfg.mode is TrainMode.SYNC:
+            self._run_sync(batches, stats)
+        else:
+            self._run_async(batches, stats)
+        stats.elapsed_s = time.perf_counter() - start
+        self.progress.write(step=stats.steps, examples=stats.examples, loss=stats.last_loss,
+                            done=True)
+        return stats
+
+    def _record(self, stats: TrainStats, batch: Batch, loss: float) -> None:
+        stats.steps += 1
+        stats.examples += batch.labels.shape[0]
+        stats.last_loss = loss
+        if stats.steps % self.config.train.log_every == 0:
+            self.progress.write(step=stats.steps, examples=stats.examples, loss=loss)
+        if self.config.train.eval_every and stats.steps % self.config.train.eval_every == 0 \
+                and self.index == 0:
+            result = evaluate(self.config, self.store, self.model, self.stream, self.param_names)
+            self.progress.write(step=stats.steps, examples=stats.examples, **result.as_progress())
+
+    def _run_async(self, batches: Iterator[Batch], stats: TrainStats) -> None:
+        cfg = self.config.train
+        ahead: collections.deque = collections.deque()
+        pushes: collections.deque = collections.deque()
+        exhausted = False
+
+        def refill():
+            nonlocal exhausted
+            while not exhausted and len(ahead) < max(1, cfg.prefetch):
+                batch = next(batches, None)
+                if batch is None:
+                    exhausted = True
+                    return
+                ahead.append(self._fetch(batch))
+
+        while (not cfg.steps or stats.steps < cfg.steps) and not self._stop_requested:
+            refill()
+            if not ahead:
+                break
+            batch, lookups, rows_f, dense_f = ahead.popleft()
+            if cfg.prefetch:
+                refill()
+            loss, row_grads, param_grads = self._compute(batch, lookups, rows_f.result(),
+                                                         dense_f.result())
+            ids = {n: lookups[n].ids for n in self.slot_names}
+            ts = int(batch.timestamps_s.max()) if batch.timestamps_s is not None else 0
+            step = stats.steps + 1
+            pushes.append(self.store.submit("push", ids, row_grads, timestamp_s=ts,
+                                            global_step=step))
+            pushes.append(self.store.submit("push_dense", param_grads))
+            while len(pushes) > 2 * cfg.push_queue:
+                pushes.popleft().result()
+            self._record(stats, batch, loss)
+        for pending in ahead:
+            pending[2].result(), pending[3].result()
+        while pushes:
+            pushes.popleft().result()
+
+    def _run_sync(self, batches: Iterator[Batch], stats: TrainStats) -> None:
+        cfg = self.config.train
+        replicas = self.num_workers
+        while True:
+            step = stats.steps + 1
+            more = (not cfg.steps or stats.steps < cfg.steps) and not self._stop_requested
+            batch = next(batches, None) if more else None
+            if batch is None:
+                self.store.push_sync({}, {}, step=step, replicas=replicas, end_of_data=True)
+                self.store.push_dense_sync({}, step=step, replicas=replicas, end_of_data=True)
+                return
+            _, lookups, rows_f, dense_f = self._fetch(batch)
+            loss, row_grads, param_grads = self._compute(batch, lookups, rows_f.result(),
+                                                         dense_f.result())
+            ids = {n: lookups[n].ids for n in self.slot_names}
+            ts = int(batch.timestamps_s.max()) if batch.timestamps_s is not None else 0
+            sparse = self.store.submit("push_sync", ids, row_grads, step=step,
+                                       replicas=replicas, timestamp_s=ts)
+            dense = self.store.submit("push_dense_sync", param_grads, step=step,
+                                      replicas=replicas)
+            (_, stop_sparse), (_, stop_dense) = sparse.result(), dense.result()
+            self._record(stats, batch, loss)
+            if stop_sparse or stop_dense:
+                stats.stopped_by_peer = True
+                return
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    auc: float
+    logloss: float
+    calibration: float
+    examples: int
+
+    def as_progress(self) -> dict:
+        return {"eval_auc": self.auc, "eval_logloss": self.logloss,
+                "eval_calibration": self.calibration}
+
+
+def predict_scores(config: TrainConfig, store, model: CTRModel, batches, param_names):
+    """(labels, click probabilities) over ``batches``, with rows pulled from ``store``."""
+    params = store.pull_dense({n: None for n in param_names})
+    xp = model.xp
+    params = {n: from_host(xp, p, np.float32) for n, p in params.items()}
+    labels, probs = [], []
+    for batch in batches:
+        lookups = dedup_slots(batch, model.slots)
+        rows = store.pull({s.name: lookups[s.name].ids for s in model.slots})
+        rows = {n: from_host(xp, r, np.float32) for n, r in rows.items()}
+        logits = to_host(model.predict(batch, lookups, rows, params)).astype(np.float64)
+        labels.append(batch.labels)
+        probs.append(1.0 / (1.0 + np.exp(-logits)))
+    return np.concatenate(labels), np.concatenate(probs)
+
+
+def eval_batches(config: TrainConfig, stream: SyntheticStream) -> Iterator[Batch]:
+    limit = config.train.eval_examples or stream.config.num_eval_examples
+    seen = 0
+    for batch in stream.batches(8192, Split.EVAL):
+        if seen >= limit:
+            return
+        batch = batch.slice_rows(0, min(batch.labels.shape[0], limit - seen))
+        seen += batch.labels.shape[0]
+        yield batch
+
+
+def evaluate(config: TrainConfig, store, model: CTRModel, stream: SyntheticStream,
+             param_names) -> EvalResult:
+    from worker.model import auc, calibration, logloss
+
+    labels, probs = predict_scores(config, store, model, eval_batches(config, stream), param_names)
+    return EvalResult(auc(labels, probs), logloss(labels, probs), calibration(labels, probs),
+                      int(labels.shape[0]))
