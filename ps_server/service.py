@@ -256,6 +256,13 @@ class ParameterServerService:
             slots=to_tensor(view.slots),
             last_update_s=to_tensor(view.last_update_s))
 
+    async def export_rows(self, request, context) -> pb.ExportRowsResponse:
+        table = self._table(request.table)
+        rows = await self._run(table.export)
+        return pb.ExportRowsResponse(
+            ids=to_tensor(np.asarray(rows.ids, np.int64)),
+            embeddings=to_tensor(rows.embeddings.astype(table.pull_dtype, copy=False)))
+
     # -- registration ----------------------------------------------------------
 
     def handler(self) -> grpc.GenericRpcHandler:
@@ -276,4 +283,5 @@ class ParameterServerService:
             "Evict": unary(self.evict, pb.EvictRequest, pb.EvictResponse),
             "InspectRows": unary(self.inspect_rows, pb.InspectRowsRequest,
                                  pb.InspectRowsResponse),
+            "ExportRows": unary(self.export_rows, pb.ExportRowsRequest, pb.ExportRowsResponse),
         })

@@ -36,7 +36,24 @@ def parse_args(argv=None, environ=os.environ):
                        help="how long to wait for the PS and, on the chief, for other workers")
     train.add_argument("--log-level", default="INFO")
     add_discovery_args(train)
+    export = sub.add_parser("export", help="write a serving snapshot from a running cluster")
+    export.add_argument("--model-dir", required=True, type=Path)
+    export.add_argument("--config", type=Path)
+    export.add_argument("--num-ps", type=int, default=int(environ.get("MLP_PS_NUM", "1")))
+    export.add_argument("--out", type=Path, help="export directory (default <model-dir>/export)")
+    export.add_argument("--wait-timeout-s", type=float, default=60.0)
+    export.add_argument("--log-level", default="INFO")
+    add_discovery_args(export)
+    predict = sub.add_parser("predict", help="score the eval split from an export")
+    predict.add_argument("--export", required=True, type=Path)
+    predict.add_argument("--out", required=True, type=Path, help="scores file (.npy)")
+    predict.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
+    args.index = getattr(args, "index", 0)
+    if args.command != "train":
+        if args.command == "export" and args.discovery is None:
+            args.discovery, args.discovery_dir = "file", str(args.model_dir)
+        return args
     if environ.get("MLP_ROLE") not in (None, "", "worker"):
         p.error(f"MLP_ROLE is {environ['MLP_ROLE']!r}; this process runs the 'worker' role")
     if not 0 <= args.index < args.num_workers:
@@ -89,14 +106,16 @@ def train(args) -> int:
         result = evaluate(config, client, trainer.model, trainer.stream, trainer.param_names)
     bayes = bayes_optimal_auc(trainer.stream)
     baseline = FrequencyBaseline().fit(trainer.stream.blocks())
+    import numpy as np
+
     from worker.model import auc
     from worker.train import eval_batches
 
+    np.save(args.model_dir / "eval_scores.npy", result.scores)
     labels, scores = [], []
     for batch in eval_batches(config, trainer.stream):
         labels.append(batch.labels)
         scores.append(baseline.predict(batch))
-    import numpy as np
 
     baseline_auc = auc(np.concatenate(labels), np.concatenate(scores))
     progress = [json.loads(line) for f in sorted((args.model_dir / "progress").glob("*.jsonl"))
@@ -116,6 +135,50 @@ def train(args) -> int:
     return 0
 
 
+def _ps_addresses(args) -> list[str]:
+    from discovery.cluster import wait_for_ps
+    from discovery.factory import create_discovery
+
+    with create_discovery(discovery_config(args)) as discovery:
+        return wait_for_ps(discovery, args.num_ps, timeout_s=args.wait_timeout_s,
+                           poll_interval_s=0.1)
+
+
+def export(args) -> int:
+    from worker.client import PSClient
+    from worker.config import TrainConfig
+    from worker.export import export_snapshot
+    from worker.model import CTRModel
+
+    config = TrainConfig.load(args.config)
+    out = args.out or args.model_dir / "export"
+    names = list(CTRModel(config.model_config()).param_shapes())
+    with PSClient(_ps_addresses(args)) as client:
+        counts = export_snapshot(client, config, names, out)
+    print(f"exported {sum(counts.values())} rows of {len(counts)} tables and "
+          f"{len(names)} dense variables to {out}")
+    return 0
+
+
+def predict(args) -> int:
+    import numpy as np
+
+    from worker.data import SyntheticStream
+    from worker.export import ExportStore
+    from worker.model import CTRModel, get_array_module
+    from worker.train import eval_batches, predict_scores
+
+    store = ExportStore(args.export)
+    config = store.config
+    model = CTRModel(config.model_config(), get_array_module(config.train.device))
+    stream = SyntheticStream(config.data)
+    _, scores = predict_scores(config, store, model, eval_batches(config, stream),
+                               list(model.param_shapes()))
+    np.save(args.out, scores)
+    print(f"wrote {scores.shape[0]} scores to {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from services.logs import configure_logging
@@ -124,7 +187,7 @@ def main(argv=None) -> int:
     configure_logging(f"worker-{args.index}", args.log_level)
     add_stack_dump_handler()
     try:
-        return train(args)
+        return {"train": train, "export": export, "predict": predict}[args.command](args)
     except Exception as exc:
         log.exception("worker %d failed", args.index)
         print(f"worker {args.index}: {type(exc).__name__}: {exc}", file=sys.stderr)

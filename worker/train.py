@@ -194,12 +194,13 @@ class Trainer:
                 return
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EvalResult:
     auc: float
     logloss: float
     calibration: float
     examples: int
+    scores: np.ndarray
 
     def as_progress(self) -> dict:
         return {"eval_auc": self.auc, "eval_logloss": self.logloss,
@@ -239,4 +240,4 @@ def evaluate(config: TrainConfig, store, model: CTRModel, stream: SyntheticStrea
 
     labels, probs = predict_scores(config, store, model, eval_batches(config, stream), param_names)
     return EvalResult(auc(labels, probs), logloss(labels, probs), calibration(labels, probs),
-                      int(labels.shape[0]))
+                      int(labels.shape[0]), probs)

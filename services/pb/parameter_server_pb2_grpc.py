@@ -83,6 +83,11 @@ class ParameterServerStub:
                 request_serializer=monolith__ps_dot_v1_dot_parameter__server__pb2.InspectRowsRequest.SerializeToString,
                 response_deserializer=monolith__ps_dot_v1_dot_parameter__server__pb2.InspectRowsResponse.FromString,
                 _registered_method=True)
+        self.ExportRows = channel.unary_unary(
+                '/monolith_ps.v1.ParameterServer/ExportRows',
+                request_serializer=monolith__ps_dot_v1_dot_parameter__server__pb2.ExportRowsRequest.SerializeToString,
+                response_deserializer=monolith__ps_dot_v1_dot_parameter__server__pb2.ExportRowsResponse.FromString,
+                _registered_method=True)
 
 
 class ParameterServerServicer:
@@ -156,6 +161,14 @@ class ParameterServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportRows(self, request, context):
+        """Every live (not expired) row of one table on this shard, for a serving
+        snapshot. Not on the training path; the reply holds the whole shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ParameterServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +211,11 @@ def add_ParameterServerServicer_to_server(servicer, server):
                     servicer.InspectRows,
                     request_deserializer=monolith__ps_dot_v1_dot_parameter__server__pb2.InspectRowsRequest.FromString,
                     response_serializer=monolith__ps_dot_v1_dot_parameter__server__pb2.InspectRowsResponse.SerializeToString,
+            ),
+            'ExportRows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportRows,
+                    request_deserializer=monolith__ps_dot_v1_dot_parameter__server__pb2.ExportRowsRequest.FromString,
+                    response_serializer=monolith__ps_dot_v1_dot_parameter__server__pb2.ExportRowsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -425,6 +443,33 @@ class ParameterServer:
             '/monolith_ps.v1.ParameterServer/InspectRows',
             monolith__ps_dot_v1_dot_parameter__server__pb2.InspectRowsRequest.SerializeToString,
             monolith__ps_dot_v1_dot_parameter__server__pb2.InspectRowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportRows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monolith_ps.v1.ParameterServer/ExportRows',
+            monolith__ps_dot_v1_dot_parameter__server__pb2.ExportRowsRequest.SerializeToString,
+            monolith__ps_dot_v1_dot_parameter__server__pb2.ExportRowsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -108,3 +108,39 @@ def test_short_run_learns_close_to_bayes_and_beats_frequency_baseline(tmp_path, 
     assert result["eval_auc"] >= result["bayes_auc"] - 0.03, result
     assert result["eval_auc"] > result["baseline_auc"], result
     assert result["examples"] >= 750_000  # sync stops at the first worker out of data
+
+
+def test_export_then_predict_gives_the_cluster_evaluation_scores(tmp_path):
+    import subprocess
+    import sys
+
+    raw = {"data": {"num_slots": 3, "vocab_size": 50, "num_examples": 20_000,
+                    "num_eval_examples": 3_000, "block_size": 1024},
+           "model": {"dim": 4, "hidden_units": [8]},
+           "embedding": {"pull_dtype": "fp16"},
+           "train": {"batch_size": 256}}
+    config_path, tables_path = write_config(tmp_path, raw)
+    servers = start_cluster_ps(tmp_path, tables_path, 2)
+    try:
+        procs = run_workers(tmp_path, config_path, 2, 2)
+        assert [p.returncode for p in procs] == [0, 0], worker_log(tmp_path, 0)
+        export_dir = tmp_path / "export"
+        subprocess.run([sys.executable, "-m", "worker", "export", "--model-dir", str(tmp_path),
+                        "--config", str(config_path), "--num-ps", "2", "--out", str(export_dir)],
+                       cwd=ROOT, check=True, capture_output=True)
+    finally:
+        for s in servers:
+            s.stop()
+    scores_path = tmp_path / "scores.npy"
+    subprocess.run([sys.executable, "-m", "worker", "predict", "--export", str(export_dir),
+                    "--out", str(scores_path)], cwd=ROOT, check=True, capture_output=True)
+    in_cluster = np.load(tmp_path / "eval_scores.npy")
+    from_export = np.load(scores_path)
+    assert in_cluster.shape == (3_000,)
+    np.testing.assert_array_equal(from_export, in_cluster)
+    result = json.loads((tmp_path / "result.json").read_text())
+    from worker.model import auc
+
+    labels = np.concatenate([b.labels for b in SyntheticStream(
+        TrainConfig.from_dict(raw).data).batches(8192, Split.EVAL)])
+    assert auc(labels, from_export) == pytest.approx(result["eval_auc"])

@@ -84,6 +84,7 @@ class AsyncPSClient:
                 "GetTableInfo": stub.GetTableInfo,
                 "Evict": stub.Evict,
                 "InspectRows": stub.InspectRows,
+                "ExportRows": stub.ExportRows,
             })
 
     @property
@@ -347,6 +348,14 @@ class AsyncPSClient:
             _log.warning("touched-key sets of table %r overflowed: %d ids dropped", table, dropped)
         parts = [self._decode(s, "StealTouchedKeys", r.ids, "ids") for s, r in enumerate(replies)]
         return np.concatenate([p.reshape(-1) for p in parts]).astype(np.int64, copy=False)
+
+    async def export_rows(self, table: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every live row of ``table`` from every shard: ids (k,) int64, embeddings (k, dim)."""
+        replies = await self._every_shard("ExportRows", pb.ExportRowsRequest(table=table))
+        ids = [self._decode(s, "ExportRows", r.ids, "ids") for s, r in enumerate(replies)]
+        rows = [self._decode(s, "ExportRows", r.embeddings, "embeddings")
+                for s, r in enumerate(replies)]
+        return np.concatenate(ids), np.concatenate(rows)
 
     async def table_info(self, table: str = "") -> list[pb.TableInfo]:
         """``TableInfo`` of ``table`` (every table when empty) from every shard, shard 0's first."""

@@ -143,6 +143,10 @@ class PSClient:
     def steal_touched_keys(self, table: str) -> np.ndarray:
         return self._run(self._client.steal_touched_keys(table))
 
+    def export_rows(self, table: str) -> tuple[np.ndarray, np.ndarray]:
+        """See ``AsyncPSClient.export_rows``."""
+        return self._run(self._client.export_rows(table))
+
     def table_info(self, table: str = "") -> list[pb.TableInfo]:
         return self._run(self._client.table_info(table))
 
