@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ps_server.config import InitializerConfig, OptimizerConfig, PullDType
 from worker.data import SyntheticConfig, slot_to_key
+from worker.hooks import TideWindow
 from worker.model import Device, ModelConfig, Pooling
 
 
@@ -85,9 +86,12 @@ class TrainSettings:
     device: Device = Device.CPU
     seed: int = 0
     clip_norm: float = 0.0
+    tide: TideWindow | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "mode", TrainMode(self.mode))
+        if isinstance(self.tide, dict):
+            object.__setattr__(self, "tide", _build(TideWindow, self.tide, "train.tide"))
         object.__setattr__(self, "device", Device(self.device))
         for name in ("steps", "eval_every", "eval_examples", "prefetch", "push_queue"):
             if getattr(self, name) < 0:

@@ -118,6 +118,14 @@ class Trainer:
                             done=True)
         return stats
 
+    def _should_stop(self) -> bool:
+        tide = self.config.train.tide
+        if tide is not None and not tide.available():
+            if not self._stop_requested:
+                log.info("outside the tide window: stopping", extra={"tide": str(tide)})
+            self._stop_requested = True
+        return self._stop_requested
+
     def _record(self, stats: TrainStats, batch: Batch, loss: float) -> None:
         stats.steps += 1
         stats.examples += batch.labels.shape[0]
@@ -144,7 +152,7 @@ class Trainer:
                     return
                 ahead.append(self._fetch(batch))
 
-        while (not cfg.steps or stats.steps < cfg.steps) and not self._stop_requested:
+        while (not cfg.steps or stats.steps < cfg.steps) and not self._should_stop():
             refill()
             if not ahead:
                 break
@@ -172,7 +180,7 @@ class Trainer:
         replicas = self.num_workers
         while True:
             step = stats.steps + 1
-            more = (not cfg.steps or stats.steps < cfg.steps) and not self._stop_requested
+            more = (not cfg.steps or stats.steps < cfg.steps) and not self._should_stop()
             batch = next(batches, None) if more else None
             if batch is None:
                 self.store.push_sync({}, {}, step=step, replicas=replicas, end_of_data=True)
