@@ -93,17 +93,23 @@ def train(args) -> int:
     with create_discovery(discovery_config(args)) as discovery:
         addresses = wait_for_ps(discovery, args.num_ps, timeout_s=args.wait_timeout_s,
                                 poll_interval_s=0.1)
-    log.info("found ps", extra={"ps": addresses, "index": args.index})
-    with PSClient(addresses) as client:
-        trainer = Trainer(config, client, args.index, args.num_workers, args.model_dir)
-        signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
-        stats = trainer.run()
-        log.info("trained", extra={"steps": stats.steps, "examples": stats.examples,
-                                   "elapsed_s": round(stats.elapsed_s, 3)})
-        if args.index != 0:
-            return 0
-        _wait_for_peers(args.model_dir, args.num_workers, args.wait_timeout_s)
-        result = evaluate(config, client, trainer.model, trainer.stream, trainer.param_names)
+        me = f"127.0.0.1:{os.environ.get('MLP_PORT', '0')}"
+        discovery.register("worker", args.index, me)
+        log.info("found ps", extra={"ps": addresses, "index": args.index})
+        try:
+            with PSClient(addresses) as client:
+                trainer = Trainer(config, client, args.index, args.num_workers, args.model_dir)
+                signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
+                stats = trainer.run()
+                log.info("trained", extra={"steps": stats.steps, "examples": stats.examples,
+                                           "elapsed_s": round(stats.elapsed_s, 3)})
+                if args.index != 0:
+                    return 0
+                _wait_for_peers(args.model_dir, args.num_workers, args.wait_timeout_s)
+                result = evaluate(config, client, trainer.model, trainer.stream,
+                                  trainer.param_names)
+        finally:
+            discovery.deregister("worker", args.index, me)
     bayes = bayes_optimal_auc(trainer.stream)
     baseline = FrequencyBaseline().fit(trainer.stream.blocks())
     import numpy as np

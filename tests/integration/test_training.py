@@ -124,6 +124,8 @@ def test_export_then_predict_gives_the_cluster_evaluation_scores(tmp_path):
     try:
         procs = run_workers(tmp_path, config_path, 2, 2)
         assert [p.returncode for p in procs] == [0, 0], worker_log(tmp_path, 0)
+        # workers registered under <model_dir>/worker/<i> and removed their entries on exit
+        assert (tmp_path / "worker").is_dir() and not any((tmp_path / "worker").iterdir())
         export_dir = tmp_path / "export"
         subprocess.run([sys.executable, "-m", "worker", "export", "--model-dir", str(tmp_path),
                         "--config", str(config_path), "--num-ps", "2", "--out", str(export_dir)],
