@@ -21,8 +21,11 @@ proto: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+DEMO_DIR ?= /tmp/monolith-ps-demo
+
 demo: $(STAMP)
-	$(PY) -m worker.demo
+	$(VENV)/bin/ps-cluster local --num-ps 2 --num-workers 2 --model-dir $(DEMO_DIR) \
+		--config worker/examples/reference.json
 
 bench: $(STAMP)
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)

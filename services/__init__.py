@@ -1,0 +1,1 @@
+"""What every role shares: stubs, codecs, errors, bootstrap, metrics, the controller and launcher."""

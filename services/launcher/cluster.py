@@ -1,0 +1,248 @@
+"""Runs one local cluster to its end: PS first, workers once every PS serves, then the report.
+
+Every process gets its role from ``MLP_ROLE``, ``MLP_ROLE_INDEX`` (and a PS its
+port from ``MLP_PORT``) and finds the others through file discovery under the
+model dir. Any failure, timeout or stop signal stops every process started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from discovery._atomic import write_text_atomic
+from discovery.file import FileConfig, FileServiceDiscovery
+from services.launcher import modeldir
+from services.launcher.config import LocalClusterConfig
+from services.launcher.modeldir import ClusterError
+from services.launcher.progress import ProgressBar
+from services.launcher.records import ProgressReader, TrainingResult, total_steps
+from services.launcher.summary import RunFacts, format_logs, format_summary, write_plot
+from services.launcher.supervisor import Child, Supervisor
+
+IMPORT_ROOT = Path(__file__).resolve().parents[2]
+_ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_HEALTH_TIMEOUT_S = 1.0
+_CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
+                    ("grpc.max_reconnect_backoff_ms", 1000)]
+
+
+class LocalCluster:
+    """One run of ``ps-cluster local``; ``run()`` returns the launcher's exit code."""
+
+    def __init__(self, config: LocalClusterConfig, out: TextIO | None = None,
+                 err: TextIO | None = None):
+        self.config = config
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.supervisor: Supervisor | None = None
+
+    def run(self) -> int:
+        """Raises ``UsageError`` for bad input files, ``ClusterError`` if the dir is in use."""
+        cfg = self.config
+        lock_fd = modeldir.lock_model_dir(cfg.model_dir)
+        try:
+            modeldir.clear_stale(cfg.model_dir)
+            modeldir.write_train_config(cfg)
+            modeldir.write_tables(cfg)
+            bar = ProgressBar(total_steps(cfg.train_config_file, cfg.num_workers), self.err)
+            try:
+                with Supervisor(cfg.grace_s, cfg.poll_interval_s) as supervisor:
+                    self.supervisor = supervisor
+                    return self._run(supervisor, bar)
+            except ClusterError as exc:
+                bar.close()
+                for line in str(exc).splitlines():
+                    print(f"ps-cluster: {line}", file=self.err)
+                print("\n".join(format_logs(self._logs())), file=self.err)
+                return 1
+        finally:
+            os.close(lock_fd)
+
+    def _run(self, supervisor: Supervisor, bar: ProgressBar) -> int:
+        cfg = self.config
+        start = time.monotonic()
+        deadline = start + cfg.timeout_s if cfg.timeout_s else None
+        ps = [self._start_ps(i) for i in range(cfg.num_ps)]
+        bar.status(f"waiting for {cfg.num_ps} ps to serve ...")
+        limit_s = min(cfg.ready_timeout_s, cfg.timeout_s or cfg.ready_timeout_s)
+        addrs = self._wait_ps_ready(ps, start + limit_s, limit_s)
+        if addrs is None:
+            return self._interrupted(bar, start, None)
+        workers = [self._start_worker(i) for i in range(cfg.num_workers)]
+        bar.close()
+        print(f"ps-cluster: {cfg.num_ps} ps serving at {', '.join(addrs)}; "
+              f"{cfg.num_workers} workers started; logs in {cfg.log_dir}", file=self.out,
+              flush=True)
+        reader = ProgressReader(cfg.progress_dir)
+        while True:
+            if supervisor.stop_signal is not None:
+                return self._interrupted(bar, start, reader)
+            codes = [w.poll() for w in workers]
+            if all(code == 0 for code in codes):
+                break
+            failed = [w for w, code in zip(workers, codes) if code not in (None, 0)]
+            if failed:
+                raise ClusterError("\n".join(_exit_message(w) for w in failed))
+            gone = [p for p in ps if p.poll() is not None]
+            if gone:
+                raise ClusterError("\n".join(_exit_message(p, " while workers were training")
+                                             for p in gone))
+            if deadline is not None and time.monotonic() > deadline:
+                raise ClusterError(f"training did not finish within {cfg.timeout_s:g} s")
+            bar.update(reader.poll())
+            supervisor.sleep()
+        bar.update(reader.poll(), force=True)
+        bar.close()
+        self._stop_ps(ps)
+        self._report(reader, time.monotonic() - start, "finished")
+        return 0
+
+    def _start_ps(self, index: int) -> Child:
+        cfg = self.config
+        port = cfg.base_port + index if cfg.base_port is not None else _free_port()
+        argv = [sys.executable, "-m", cfg.ps_module, "--tables", str(cfg.tables_file),
+                "--discovery", "file", "--discovery-dir", str(cfg.model_dir),
+                "--num-shards", str(cfg.num_ps)]
+        if cfg.metrics_base_port is not None:
+            argv += ["--metrics-port", str(cfg.metrics_base_port + index)]
+        env = self._env("ps", index, MLP_PORT=str(port))
+        return self._start("ps", index, argv, env)
+
+    def _start_worker(self, index: int) -> Child:
+        cfg = self.config
+        argv = [sys.executable, "-m", cfg.worker_module, "train",
+                "--model-dir", str(cfg.model_dir), "--config", str(cfg.train_config_file),
+                "--num-ps", str(cfg.num_ps), "--num-workers", str(cfg.num_workers)]
+        env = self._env("worker", index, **dict.fromkeys(_ONE_THREAD, "1"))
+        return self._start("worker", index, argv, env)
+
+    def _start(self, role: str, index: int, argv: list[str], env: dict[str, str]) -> Child:
+        child = self.supervisor.start(role, index, argv, env=env,
+                                      log_path=self.config.log_dir / f"{role}-{index}.log")
+        write_text_atomic(self.config.model_dir / "cluster.json", json.dumps(
+            {"launcher_pid": os.getpid(), "processes": self.supervisor.manifest()}, indent=2))
+        return child
+
+    def _env(self, role: str, index: int, **extra: str) -> dict[str, str]:
+        """The launcher's env without inherited ``MLP_*``, plus this process's role and settings.
+
+        The import root goes first on PYTHONPATH so children run the launcher's code.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLP_")}
+        path = [str(IMPORT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env.update(PYTHONPATH=os.pathsep.join(path), PYTHONUNBUFFERED="1",
+                   MLP_ROLE=role, MLP_ROLE_INDEX=str(index), **extra)
+        return env
+
+    def _wait_ps_ready(self, ps: list[Child], deadline: float,
+                       limit_s: float) -> list[str] | None:
+        """Addresses of PS 0..N-1 once each is registered and SERVING; None on a stop signal."""
+        discovery = FileServiceDiscovery(FileConfig(str(self.config.model_dir)))
+        ready: dict[int, str] = {}
+        channels: dict[str, grpc.Channel] = {}
+        try:
+            while len(ready) < len(ps):
+                if self.supervisor.stop_signal is not None:
+                    return None
+                gone = [p for p in ps if p.poll() is not None]
+                if gone:
+                    raise ClusterError("\n".join(_exit_message(p, " before serving")
+                                                 for p in gone))
+                for index, addr in discovery.query("ps").items():
+                    if index < len(ps) and ready.get(index) != addr and _serving(channels, addr):
+                        ready[index] = addr
+                if len(ready) == len(ps):
+                    break
+                if time.monotonic() > deadline:
+                    missing = [p.name for p in ps if p.index not in ready]
+                    raise ClusterError(
+                        f"{', '.join(missing)} not registered and serving within {limit_s:g} s "
+                        f"(see {', '.join(str(p.log_path) for p in ps if p.index not in ready)})")
+                self.supervisor.sleep()
+        finally:
+            for channel in channels.values():
+                channel.close()
+        return [ready[i] for i in range(len(ps))]
+
+    def _stop_ps(self, ps: list[Child]) -> None:
+        codes = self.supervisor.stop(ps)
+        for child in ps:
+            code = codes[child.name]
+            if code == -signal.SIGKILL:
+                print(f"ps-cluster: {child.name} did not stop within {self.config.grace_s:g} s "
+                      f"of SIGTERM and was killed", file=self.err)
+            elif code not in (0, -signal.SIGTERM):
+                print(f"ps-cluster: warning: {_exit_message(child, ' on SIGTERM')}",
+                      file=self.err)
+
+    def _interrupted(self, bar: ProgressBar, start: float, reader: ProgressReader | None) -> int:
+        signum = self.supervisor.stop_signal
+        bar.close()
+        running = self.supervisor.running()
+        self.supervisor.stop(self.supervisor.children)
+        print(f"ps-cluster: {_signal_name(signum)} received; stopped {len(running)} "
+              f"running processes", file=self.err)
+        if reader is not None and reader.poll().losses:
+            self._report(reader, time.monotonic() - start, "interrupted")
+        else:
+            print("\n".join(format_logs(self._logs())), file=self.out)
+        return 128 + signum
+
+    def _report(self, reader: ProgressReader, wall_s: float, outcome: str) -> None:
+        cfg = self.config
+        progress = reader.poll()
+        result = TrainingResult.load(cfg.result_file)
+        try:
+            plot = write_plot(cfg.plot_file, progress, result)
+        except (OSError, ValueError, RuntimeError) as exc:
+            print(f"ps-cluster: warning: could not write {cfg.plot_file}: {exc}", file=self.err)
+            plot = None
+        facts = RunFacts(cfg.num_ps, cfg.num_workers, wall_s, self._logs(), plot, outcome)
+        print(format_summary(facts, result, progress), file=self.out, flush=True)
+
+    def _logs(self) -> tuple[tuple[str, Path], ...]:
+        children = self.supervisor.children if self.supervisor else []
+        return tuple((c.name, c.log_path) for c in children)
+
+
+def _exit_message(child: Child, when: str = "") -> str:
+    code = child.poll()
+    how = (f"was killed by {_signal_name(-code)}" if code is not None and code < 0
+           else f"exited with code {code}")
+    line = child.error_line()
+    return f"{child.name} {how}{when}{': ' + line if line else ''} (log: {child.log_path})"
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _serving(channels: dict[str, grpc.Channel], addr: str) -> bool:
+    channel = channels.get(addr)
+    if channel is None:
+        channel = channels[addr] = grpc.insecure_channel(addr, options=_CHANNEL_OPTIONS)
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=_HEALTH_TIMEOUT_S)
+    except grpc.RpcError:
+        return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
