@@ -77,6 +77,13 @@ class DenseStore:
         if not all_finite(value):
             raise InvalidArgument(f"dense variable {name!r}: initial_value contains NaN or Inf")
 
+    def update_count(self, name: str) -> int:
+        """How many updates were applied to the variable (NotFound if absent)."""
+        with self._lock:
+            var = self._get(name)
+        with var.lock:
+            return var.updates
+
     def validate_push(self, name: str, grad: np.ndarray) -> None:
         """NotFound for an unknown variable; InvalidArgument unless ``grad`` is a finite
         float32 array of the variable's shape. Changes nothing."""

@@ -183,10 +183,11 @@ class ParameterServerService:
             inits.append((var.name, init))
 
         def pull_all():
-            return [self.dense.pull(name, init) for name, init in inits]
+            values = [self.dense.pull(name, init) for name, init in inits]
+            return values, [self.dense.update_count(name) for name, _ in inits]
 
-        values = await self._run(pull_all)
-        return pb.PullDenseResponse(values=[to_tensor(v) for v in values])
+        values, counts = await self._run(pull_all)
+        return pb.PullDenseResponse(values=[to_tensor(v) for v in values], update_counts=counts)
 
     async def push_dense(self, request: pb.PushDenseRequest, context) -> pb.PushDenseResponse:
         grads = [(g.name, from_tensor(g.gradient, f"variable {g.name!r}: gradient"))

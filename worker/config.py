@@ -87,13 +87,15 @@ class TrainSettings:
     seed: int = 0
     clip_norm: float = 0.0
     tide: TideWindow | None = None
+    wait_until_step: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "mode", TrainMode(self.mode))
         if isinstance(self.tide, dict):
             object.__setattr__(self, "tide", _build(TideWindow, self.tide, "train.tide"))
         object.__setattr__(self, "device", Device(self.device))
-        for name in ("steps", "eval_every", "eval_examples", "prefetch", "push_queue"):
+        for name in ("steps", "eval_every", "eval_examples", "prefetch", "push_queue",
+                     "wait_until_step"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("epochs", "batch_size", "log_every"):

@@ -20,6 +20,7 @@ import numpy as np
 
 from worker.config import TrainConfig, TrainMode
 from worker.data import Batch, Split, SyntheticStream
+from worker.hooks import mark_restore_done, wait_for_restore, wait_until_global_step
 from worker.model import CTRModel, clip_by_global_norm, dedup_slots, get_array_module, to_host
 from worker.model.backend import from_host
 
@@ -72,6 +73,7 @@ class Trainer:
         self.model = CTRModel(config.model_config(), self.xp)
         self.stream = SyntheticStream(config.data)
         self.progress = ProgressLog(model_dir, worker_index)
+        self.model_dir = model_dir
         self.slot_names = [s.name for s in self.model.slots]
         self._stop_requested = False
 
@@ -103,9 +105,25 @@ class Trainer:
             param_grads = dict(zip(names, clipped))
         return result.loss, row_grads, param_grads
 
+    def _start(self) -> None:
+        """Chief initializes the dense variables and marks restore done; others wait for it,
+        then (with ``wait_until_step``) for the global step to reach that value."""
+        cfg = self.config.train
+        if self.index == 0 or self.model_dir is None:
+            self.param_names = list(self.init_dense())
+            if self.model_dir is not None:
+                mark_restore_done(self.model_dir)
+            return
+        wait_for_restore(self.model_dir)
+        self.param_names = list(self.init_dense())
+        if cfg.wait_until_step and self.param_names:
+            step = wait_until_global_step(
+                lambda: self.store.dense_update_count(self.param_names[0]), cfg.wait_until_step)
+            log.info("global step reached", extra={"step": step, "index": self.index})
+
     def run(self) -> TrainStats:
         cfg = self.config.train
-        self.param_names = list(self.init_dense())
+        self._start()
         stats = TrainStats()
         batches = _batches(self.config, self.stream, self.index, self.num_workers)
         start = time.perf_counter()

@@ -88,10 +88,12 @@ class PullDenseRequest(_message.Message):
     def __init__(self, variables: _Optional[_Iterable[_Union[DenseVariable, _Mapping]]] = ...) -> None: ...
 
 class PullDenseResponse(_message.Message):
-    __slots__ = ("values",)
+    __slots__ = ("values", "update_counts")
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_COUNTS_FIELD_NUMBER: _ClassVar[int]
     values: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
-    def __init__(self, values: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ...) -> None: ...
+    update_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, values: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., update_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DenseGradient(_message.Message):
     __slots__ = ("name", "gradient")

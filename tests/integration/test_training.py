@@ -146,3 +146,25 @@ def test_export_then_predict_gives_the_cluster_evaluation_scores(tmp_path):
     labels = np.concatenate([b.labels for b in SyntheticStream(
         TrainConfig.from_dict(raw).data).batches(8192, Split.EVAL)])
     assert auc(labels, from_export) == pytest.approx(result["eval_auc"])
+
+
+def test_worker_waits_until_the_global_step(tmp_path):
+    """Worker 1 starts only after the chief's steps moved the global step past 40."""
+    raw = {"data": {"num_slots": 2, "vocab_size": 20, "num_examples": 40_000, "block_size": 512},
+           "model": {"dim": 2, "hidden_units": [4]},
+           "train": {"batch_size": 256, "steps": 60, "wait_until_step": 40, "log_every": 1}}
+    config_path, tables_path = write_config(tmp_path, raw)
+    servers = start_cluster_ps(tmp_path, tables_path, 1)
+    try:
+        procs = run_workers(tmp_path, config_path, 1, 2)
+        assert [p.returncode for p in procs] == [0, 0], worker_log(tmp_path, 1)
+    finally:
+        for s in servers:
+            s.stop()
+    started = [json.loads(line) for line in worker_log(tmp_path, 1).splitlines()
+               if line.startswith("{") and '"global step reached"' in line]
+    assert started and started[0]["step"] >= 40
+    chief = [json.loads(line) for line in
+             (tmp_path / "progress" / "worker-0.jsonl").read_text().splitlines()]
+    assert (tmp_path / "restore.done").exists()
+    assert max(r["step"] for r in chief) == 60

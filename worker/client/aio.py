@@ -296,6 +296,15 @@ class AsyncPSClient:
                 values[name] = self._decode(s, "PullDense", reply.values[k], f"values[{k}]").copy()
         return {name: values[name] for name in variables}
 
+    async def dense_update_count(self, name: str) -> int:
+        """Updates applied so far to dense variable ``name`` (its global step in async mode)."""
+        shard = group_names([name], self.num_ps)
+        (s, _), = shard.items()
+        reply = await self._call(s, "PullDense", pb.PullDenseRequest(
+            variables=[pb.DenseVariable(name=name)]))
+        self._check_count(s, "PullDense", len(reply.update_counts), 1, "update_counts")
+        return int(reply.update_counts[0])
+
     async def push_dense(self, grads: Mapping[str, np.ndarray]) -> dict[str, int]:
         """Applies dense gradients (float32, the variable's shape); returns each variable's update count."""
         counts, _ = await self._push_dense(grads)

@@ -137,6 +137,10 @@ class PSClient:
     def pull_dense(self, variables: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
         return self._run(self._client.pull_dense(variables))
 
+    def dense_update_count(self, name: str) -> int:
+        """See ``AsyncPSClient.dense_update_count``."""
+        return self._run(self._client.dense_update_count(name))
+
     def push_dense(self, grads: Mapping[str, np.ndarray]) -> dict[str, int]:
         return self._run(self._client.push_dense(grads))
 

@@ -52,3 +52,16 @@ def test_trainer_stops_outside_the_tide_window():
     raw["train"].pop("tide")
     config = TrainConfig.from_dict(raw)
     assert Trainer(config, LocalStore(config.tables_json())).run().steps == 32
+
+
+def test_restore_marker_and_global_step_wait(tmp_path):
+    from worker.hooks import mark_restore_done, wait_for_restore, wait_until_global_step
+
+    with pytest.raises(TimeoutError, match="restore.done"):
+        wait_for_restore(tmp_path, timeout_s=0.2, poll_s=0.05)
+    mark_restore_done(tmp_path)
+    wait_for_restore(tmp_path, timeout_s=0.2)
+    steps = iter([0, 3, 7, 12])
+    assert wait_until_global_step(lambda: next(steps), 10, poll_s=0) == 12
+    with pytest.raises(TimeoutError, match="did not reach 5"):
+        wait_until_global_step(lambda: 1, 5, timeout_s=0.1, poll_s=0.01)
