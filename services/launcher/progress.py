@@ -11,9 +11,9 @@ from services.launcher.records import TrainingProgress
 
 
 def format_count(n: float) -> str:
-    """12 -> '12', 12_300 -> '12.3k', 4_560_000 -> '4.56M'."""
+    """12 -> '12', 12_300 -> '12.3k', 999_936 -> '1M', 4_560_000 -> '4.56M'."""
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= limit:
+        if abs(n) >= limit * 0.9995:  # what rounds to 1000 of a unit is 1 of the next
             return f"{n / limit:.3g}{suffix}"
     return f"{n:.0f}" if float(n).is_integer() else f"{n:.3g}"
 

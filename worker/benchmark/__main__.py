@@ -71,14 +71,21 @@ def _sweep(args) -> int:
 
 
 def _select(args) -> int:
+    from worker.benchmark.progress import Progress
     from worker.benchmark.select import publish, select_ps, wait_published
 
     config, settings = _usage(args, select_configs, "select")
     if config.index != 0 and not config.ps_str_overridden:
         selected = wait_published(args.out, args.wait_s)
     else:
-        selected = select_ps(config, settings,
-                             report=lambda line: print(line, file=sys.stderr))
+        progress = Progress(len(config.ps_list) * config.benchmark_secs)
+        lines: list[str] = []
+        try:
+            selected = select_ps(config, settings, progress=progress, report=lines.append)
+        finally:
+            progress.close()
+        for line in lines:
+            print(line, file=sys.stderr)
         if args.out:
             publish(args.out, selected)
     print(",".join(selected))

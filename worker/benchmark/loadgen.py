@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from worker.benchmark.config import Backend, Direction, Operation
+from worker.benchmark.transfer import TransferClient, exchanges
 from worker.benchmark.types import (
     ClientSpec,
     Command,
@@ -49,8 +50,6 @@ class Session:
         self.bytes: dict[Operation, int] = {}
 
     async def prepare(self) -> None:
-        from worker.benchmark.transfer import TransferClient, exchanges
-
         for ids in self.ids:
             await self.client.push(ids, self.grads)
         for ids in self.ids:
@@ -66,7 +65,7 @@ class Session:
         self.bytes[Operation(Backend.PS, Direction.STEP)] = sum(
             self.bytes[Operation(Backend.PS, d)] for d in (Direction.PULL, Direction.PUSH))
         if self.spec.redis is not None:
-            from worker.benchmark.redis_store import RedisStore
+            from worker.benchmark.redis_store import RedisStore  # redis-py is optional
 
             self.redis = RedisStore(self.spec.redis, self.target.tables, self.pool,
                                     self.spec.in_flight)

@@ -30,6 +30,7 @@ from worker.benchmark.config import (
     check_address,
 )
 from worker.benchmark.driver import ClientPool
+from worker.benchmark.progress import Progress
 from worker.benchmark.types import BenchmarkError, ClientSpec, Target
 
 
@@ -119,11 +120,11 @@ class MeasureSettings:
                 raise ValueError(f"delay of {address}: got {delay!r}, must be seconds >= 0")
 
 
-Measure = Callable[[tuple[str, ...], float, MeasureSettings], list[float]]
+Measure = Callable[[tuple[str, ...], float, MeasureSettings, Progress | None], list[float]]
 
 
-def measure_throughputs(ps_list: tuple[str, ...], seconds: float,
-                        settings: MeasureSettings) -> list[float]:
+def measure_throughputs(ps_list: tuple[str, ...], seconds: float, settings: MeasureSettings,
+                        progress: Progress | None = None) -> list[float]:
     """Rows/s of training steps against each PS alone, one PS after another."""
     delays = dict(settings.delays_s)
     targets = tuple(
@@ -134,8 +135,10 @@ def measure_throughputs(ps_list: tuple[str, ...], seconds: float,
     try:
         out = []
         for i in range(len(targets)):
+            if progress is not None:
+                progress.phase(ps_list[i])
             pool.prepare(i)
-            results = pool.run(i, step, seconds)
+            results = pool.run(i, step, seconds, None if progress is None else progress.tick)
             out.append(sum(r.rows for r in results) / seconds)
         return out
     finally:
@@ -144,11 +147,12 @@ def measure_throughputs(ps_list: tuple[str, ...], seconds: float,
 
 def select_ps(config: BenchmarkConfig, settings: MeasureSettings = MeasureSettings(),
               measure: Measure = measure_throughputs,
-              report: Callable[[str], None] | None = None) -> list[str]:
+              report: Callable[[str], None] | None = None,
+              progress: Progress | None = None) -> list[str]:
     """The PS to train with: the override list, or the best ``num_ps_required`` measured."""
     if config.ps_str_overridden:
         return config.overridden()
-    throughputs = measure(config.ps_list, float(config.benchmark_secs), settings)
+    throughputs = measure(config.ps_list, float(config.benchmark_secs), settings, progress)
     if report is not None:
         scores = dict((i, s) for s, i in adjusted_scores(config.ps_list, throughputs))
         for i, address in enumerate(config.ps_list):

@@ -17,7 +17,8 @@ def _progress(*rows, evals=()) -> TrainingProgress:
 
 
 @pytest.mark.parametrize("n, text", [(0, "0"), (12, "12"), (999, "999"), (12_300, "12.3k"),
-                                     (4_560_000, "4.56M"), (2.5, "2.5"), (7e9, "7G")])
+                                     (4_560_000, "4.56M"), (2.5, "2.5"), (7e9, "7G"),
+                                     (999_936, "1M"), (999.7, "1k")])
 def test_format_count(n, text):
     assert format_count(n) == text
 
