@@ -55,8 +55,9 @@ class PSServer:
         self.server.add_generic_rpc_handlers([self.service.handler(), diagnostics.handler()])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            [SERVICE_NAME, diagnostics.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME], self.server)
+            [SERVICE_NAME, diagnostics.SERVICE_NAME,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self.server)
         self.port = 0
         self.metrics_server = None
         self.discovery = None

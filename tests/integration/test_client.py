@@ -133,7 +133,7 @@ def test_dense_variables_live_on_their_shard(cluster):
         first = client.pull_dense(initial)
         counts = client.push_dense({name: np.ones((2, 3), np.float32) for name in names})
         after = client.pull_dense({name: None for name in names})
-    for i, name in enumerate(names):
+    for name in names:
         np.testing.assert_array_equal(first[name], initial[name])
         np.testing.assert_allclose(after[name], initial[name] - 1.0)
     assert counts == {name: 1 for name in names}

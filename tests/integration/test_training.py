@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.procs import ROOT
 from tests.integration.training import run_workers, start_cluster_ps, worker_log, write_config
+from tests.procs import ROOT
 from worker.config import TrainConfig
 from worker.data import Split, SyntheticStream
 from worker.model import CTRModel, dedup_slots
