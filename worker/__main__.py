@@ -35,6 +35,7 @@ def parse_args(argv=None, environ=os.environ):
     train.add_argument("--wait-timeout-s", type=float, default=1800.0,
                        help="how long to wait for the PS and, on the chief, for other workers")
     train.add_argument("--log-level", default="INFO")
+    train.add_argument("--metrics-port", type=int, help="Prometheus scrape port (default: none)")
     add_discovery_args(train)
     export = sub.add_parser("export", help="write a serving snapshot from a running cluster")
     export.add_argument("--model-dir", required=True, type=Path)
@@ -96,9 +97,20 @@ def train(args) -> int:
         me = f"127.0.0.1:{os.environ.get('MLP_PORT', '0')}"
         discovery.register("worker", args.index, me)
         log.info("found ps", extra={"ps": addresses, "index": args.index})
+        metrics = None
+        if args.metrics_port is not None:
+            from prometheus_client import CollectorRegistry
+
+            from services.metrics import serve_metrics
+            from worker.metrics import WorkerMetrics
+
+            registry = CollectorRegistry()
+            metrics = WorkerMetrics(registry, args.index)
+            serve_metrics(registry, args.metrics_port)
         try:
             with PSClient(addresses) as client:
-                trainer = Trainer(config, client, args.index, args.num_workers, args.model_dir)
+                trainer = Trainer(config, client, args.index, args.num_workers, args.model_dir,
+                                  metrics)
                 signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
                 stats = trainer.run()
                 log.info("trained", extra={"steps": stats.steps, "examples": stats.examples,

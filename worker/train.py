@@ -64,7 +64,7 @@ class Trainer:
     """Trains ``config``'s model as worker ``worker_index`` of ``num_workers`` against ``store``."""
 
     def __init__(self, config: TrainConfig, store, worker_index: int = 0, num_workers: int = 1,
-                 model_dir: Path | None = None):
+                 model_dir: Path | None = None, metrics=None):
         self.config = config
         self.store = store
         self.index = worker_index
@@ -74,6 +74,7 @@ class Trainer:
         self.stream = SyntheticStream(config.data)
         self.progress = ProgressLog(model_dir, worker_index)
         self.model_dir = model_dir
+        self.metrics = metrics
         self.slot_names = [s.name for s in self.model.slots]
         self._stop_requested = False
 
@@ -148,11 +149,17 @@ class Trainer:
         stats.steps += 1
         stats.examples += batch.labels.shape[0]
         stats.last_loss = loss
+        if self.metrics is not None:
+            self.metrics.steps.inc()
+            self.metrics.examples.inc(batch.labels.shape[0])
+            self.metrics.loss.set(loss)
         if stats.steps % self.config.train.log_every == 0:
             self.progress.write(step=stats.steps, examples=stats.examples, loss=loss)
         if self.config.train.eval_every and stats.steps % self.config.train.eval_every == 0 \
                 and self.index == 0:
             result = evaluate(self.config, self.store, self.model, self.stream, self.param_names)
+            if self.metrics is not None:
+                self.metrics.eval_auc.set(result.auc)
             self.progress.write(step=stats.steps, examples=stats.examples, **result.as_progress())
 
     def _run_async(self, batches: Iterator[Batch], stats: TrainStats) -> None:

@@ -168,3 +168,42 @@ def test_worker_waits_until_the_global_step(tmp_path):
              (tmp_path / "progress" / "worker-0.jsonl").read_text().splitlines()]
     assert (tmp_path / "restore.done").exists()
     assert max(r["step"] for r in chief) == 60
+
+
+def test_worker_metrics_carry_the_prefix_from_the_environment(tmp_path):
+    import threading
+    import urllib.request
+
+    from tests.procs import free_port
+
+    raw = {"data": {"num_slots": 2, "vocab_size": 20, "num_examples": 8_192, "block_size": 512},
+           "model": {"dim": 2, "hidden_units": [4]}, "train": {"batch_size": 256, "steps": 20}}
+    config_path, tables_path = write_config(tmp_path, raw)
+    servers = start_cluster_ps(tmp_path, tables_path, 1)
+    port = free_port()
+    scraped = []
+    done = threading.Event()
+
+    def scrape():
+        while not done.is_set():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    scraped.append(r.read().decode())
+            except OSError:
+                pass
+            done.wait(0.05)
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        # the chief keeps its endpoint up until its evaluation ends, so scrapes see the steps
+        procs = run_workers(tmp_path, config_path, 1, 1, extra=["--metrics-port", str(port)],
+                            env={"MONOLITH_METRIC_PREFIX": "ranker.v2"})
+        assert procs[0].returncode == 0, worker_log(tmp_path, 0)
+    finally:
+        done.set()
+        scraper.join()
+        for s in servers:
+            s.stop()
+    assert any('ranker_v2_worker_steps_total{worker="0"} 20.0' in text for text in scraped), \
+        scraped[-1:] if scraped else "never scraped"

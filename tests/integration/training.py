@@ -41,14 +41,17 @@ def start_cluster_ps(model_dir: Path, tables_path: Path, num_ps: int,
 
 def run_workers(model_dir: Path, config_path: Path, num_ps: int, num_workers: int,
                 discovery: list[str] | None = None, timeout_s: float = 300.0,
-                env: dict | None = None) -> list[subprocess.CompletedProcess]:
-    """Runs every worker to completion (in parallel); returns their finished processes."""
+                env: dict | None = None, extra: list[str] = ()) -> list[subprocess.Popen]:
+    """Runs every worker to completion (in parallel); returns their finished processes.
+
+    ``discovery`` and ``extra`` are flags added to every worker's command line.
+    """
     procs = []
     for i in range(num_workers):
         log = open(model_dir / f"worker-{i}.log", "wb")
         cmd = [sys.executable, "-m", "worker", "train", "--model-dir", str(model_dir),
                "--config", str(config_path), "--num-ps", str(num_ps),
-               "--num-workers", str(num_workers), *(discovery or [])]
+               "--num-workers", str(num_workers), *(discovery or []), *extra]
         procs.append((subprocess.Popen(
             cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, **WORKER_ENV, "MLP_ROLE": "worker", "MLP_ROLE_INDEX": str(i),
