@@ -45,6 +45,13 @@ def parse_args(argv=None, environ=os.environ):
     export.add_argument("--wait-timeout-s", type=float, default=60.0)
     export.add_argument("--log-level", default="INFO")
     add_discovery_args(export)
+    evaluate = sub.add_parser("evaluate", help="AUC, logloss and calibration of a running cluster")
+    evaluate.add_argument("--model-dir", required=True, type=Path)
+    evaluate.add_argument("--config", type=Path)
+    evaluate.add_argument("--num-ps", type=int, default=int(environ.get("MLP_PS_NUM", "1")))
+    evaluate.add_argument("--wait-timeout-s", type=float, default=60.0)
+    evaluate.add_argument("--log-level", default="INFO")
+    add_discovery_args(evaluate)
     predict = sub.add_parser("predict", help="score the eval split from an export")
     predict.add_argument("--export", required=True, type=Path)
     predict.add_argument("--out", required=True, type=Path, help="scores file (.npy)")
@@ -52,7 +59,7 @@ def parse_args(argv=None, environ=os.environ):
     args = p.parse_args(argv)
     args.index = getattr(args, "index", 0)
     if args.command != "train":
-        if args.command == "export" and args.discovery is None:
+        if args.command in ("export", "evaluate") and args.discovery is None:
             args.discovery, args.discovery_dir = "file", str(args.model_dir)
         return args
     if environ.get("MLP_ROLE") not in (None, "", "worker"):
@@ -178,6 +185,23 @@ def export(args) -> int:
     return 0
 
 
+def evaluate_cluster(args) -> int:
+    from worker.client import PSClient
+    from worker.config import TrainConfig
+    from worker.data import SyntheticStream
+    from worker.model import CTRModel
+    from worker.train import evaluate
+
+    config = TrainConfig.load(args.config)
+    model = CTRModel(config.model_config())
+    with PSClient(_ps_addresses(args)) as client:
+        result = evaluate(config, client, model, SyntheticStream(config.data),
+                          list(model.param_shapes()))
+    print(json.dumps({"eval_auc": result.auc, "eval_logloss": result.logloss,
+                      "calibration": result.calibration, "examples": result.examples}))
+    return 0
+
+
 def predict(args) -> int:
     import numpy as np
 
@@ -205,7 +229,9 @@ def main(argv=None) -> int:
     configure_logging(f"worker-{args.index}", args.log_level)
     add_stack_dump_handler()
     try:
-        return {"train": train, "export": export, "predict": predict}[args.command](args)
+        commands = {"train": train, "export": export, "evaluate": evaluate_cluster,
+                    "predict": predict}
+        return commands[args.command](args)
     except Exception as exc:
         log.exception("worker %d failed", args.index)
         print(f"worker {args.index}: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -126,6 +126,10 @@ def test_export_then_predict_gives_the_cluster_evaluation_scores(tmp_path):
         assert [p.returncode for p in procs] == [0, 0], worker_log(tmp_path, 0)
         # workers registered under <model_dir>/worker/<i> and removed their entries on exit
         assert (tmp_path / "worker").is_dir() and not any((tmp_path / "worker").iterdir())
+        evaluated = subprocess.run(
+            [sys.executable, "-m", "worker", "evaluate", "--model-dir", str(tmp_path),
+             "--config", str(config_path), "--num-ps", "2"], cwd=ROOT, check=True,
+            capture_output=True, text=True)
         export_dir = tmp_path / "export"
         subprocess.run([sys.executable, "-m", "worker", "export", "--model-dir", str(tmp_path),
                         "--config", str(config_path), "--num-ps", "2", "--out", str(export_dir)],
@@ -146,6 +150,7 @@ def test_export_then_predict_gives_the_cluster_evaluation_scores(tmp_path):
     labels = np.concatenate([b.labels for b in SyntheticStream(
         TrainConfig.from_dict(raw).data).batches(8192, Split.EVAL)])
     assert auc(labels, from_export) == pytest.approx(result["eval_auc"])
+    assert json.loads(evaluated.stdout)["eval_auc"] == pytest.approx(result["eval_auc"])
 
 
 def test_worker_waits_until_the_global_step(tmp_path):
