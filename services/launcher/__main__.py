@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from discovery.cli import add_discovery_args, discovery_argv, discovery_config
 from services.launcher.config import LocalClusterConfig
 
 EXIT_FAILURE = 1
@@ -50,13 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="python module run for each ps (python -m MODULE)")
     local.add_argument("--worker-module", default=LocalClusterConfig.worker_module,
                        help="python module run for each worker (python -m MODULE train ...)")
+    add_discovery_args(local)
     return parser
 
 
 def parse_args(argv: list[str] | None = None) -> LocalClusterConfig:
     parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    args.pop("command")
+    namespace = parser.parse_args(argv)
+    try:
+        discovery_config(namespace)
+    except ValueError as exc:
+        parser.error(str(exc))
+    flags = tuple(discovery_argv(namespace))
+    args = {k: v for k, v in vars(namespace).items()
+            if k in LocalClusterConfig.__dataclass_fields__}
+    args["discovery_argv"] = flags
     try:
         return LocalClusterConfig(**args)
     except ValueError as exc:

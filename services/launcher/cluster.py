@@ -7,6 +7,7 @@ model dir. Any failure, timeout or stop signal stops every process started.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -20,7 +21,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from discovery._atomic import write_text_atomic
-from discovery.file import FileConfig, FileServiceDiscovery
+from discovery.cli import add_discovery_args, discovery_config
+from discovery.factory import create_discovery
 from services.launcher import modeldir
 from services.launcher.config import LocalClusterConfig
 from services.launcher.modeldir import ClusterError
@@ -111,8 +113,7 @@ class LocalCluster:
         cfg = self.config
         port = cfg.base_port + index if cfg.base_port is not None else _free_port()
         argv = [sys.executable, "-m", cfg.ps_module, "--tables", str(cfg.tables_file),
-                "--discovery", "file", "--discovery-dir", str(cfg.model_dir),
-                "--num-shards", str(cfg.num_ps)]
+                *self._discovery_argv(), "--num-shards", str(cfg.num_ps)]
         if cfg.metrics_base_port is not None:
             argv += ["--metrics-port", str(cfg.metrics_base_port + index)]
         env = self._env("ps", index, MLP_PORT=str(port))
@@ -122,9 +123,14 @@ class LocalCluster:
         cfg = self.config
         argv = [sys.executable, "-m", cfg.worker_module, "train",
                 "--model-dir", str(cfg.model_dir), "--config", str(cfg.train_config_file),
-                "--num-ps", str(cfg.num_ps), "--num-workers", str(cfg.num_workers)]
+                "--num-ps", str(cfg.num_ps), "--num-workers", str(cfg.num_workers),
+                *self._discovery_argv()]
         env = self._env("worker", index, **dict.fromkeys(_ONE_THREAD, "1"))
         return self._start("worker", index, argv, env)
+
+    def _discovery_argv(self) -> list[str]:
+        return list(self.config.discovery_argv) or [
+            "--discovery", "file", "--discovery-dir", str(self.config.model_dir)]
 
     def _start(self, role: str, index: int, argv: list[str], env: dict[str, str]) -> Child:
         child = self.supervisor.start(role, index, argv, env=env,
@@ -147,7 +153,9 @@ class LocalCluster:
     def _wait_ps_ready(self, ps: list[Child], deadline: float,
                        limit_s: float) -> list[str] | None:
         """Addresses of PS 0..N-1 once each is registered and SERVING; None on a stop signal."""
-        discovery = FileServiceDiscovery(FileConfig(str(self.config.model_dir)))
+        parser = argparse.ArgumentParser()
+        add_discovery_args(parser)
+        discovery = create_discovery(discovery_config(parser.parse_args(self._discovery_argv())))
         ready: dict[int, str] = {}
         channels: dict[str, grpc.Channel] = {}
         try:
@@ -172,6 +180,7 @@ class LocalCluster:
         finally:
             for channel in channels.values():
                 channel.close()
+            discovery.close()
         return [ready[i] for i in range(len(ps))]
 
     def _stop_ps(self, ps: list[Child]) -> None:

@@ -21,6 +21,8 @@ class LocalClusterConfig:
     ``metrics_base_port``: PS ``i`` exports metrics on ``metrics_base_port + i``.
     ``ready_timeout_s``: how long every PS gets to register and report SERVING.
     ``grace_s``: how long a process gets between SIGTERM and SIGKILL.
+    ``discovery_argv``: discovery flags handed to every process (empty: file
+    discovery under ``model_dir``).
     ``timeout_s``: wall-clock limit of the whole run (None: none).
     """
 
@@ -37,6 +39,7 @@ class LocalClusterConfig:
     poll_interval_s: float = 0.1
     ps_module: str = "ps_server"
     worker_module: str = "worker"
+    discovery_argv: tuple[str, ...] = ()
 
     def __post_init__(self):
         for name in ("num_ps", "num_workers"):

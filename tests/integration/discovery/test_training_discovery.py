@@ -239,3 +239,28 @@ def test_tf_config_ps_stops_cleanly_and_cluster_stays_fixed(tmp_path, tables_pat
         assert PS_DEREGISTER_FAILED not in server.log()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", ["zk", "consul"])
+def test_ps_cluster_local_trains_over_the_backend(kind, request, tmp_path):
+    """`ps-cluster local --discovery ...` hands the backend to every process and finishes."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.procs import ROOT
+
+    backend = _backend(kind, request, tmp_path / "unused")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(CONFIG))
+    model_dir = tmp_path / "model"
+    run = subprocess.run([sys.executable, "-m", "services.launcher", "local", "--num-ps", "2",
+                          "--num-workers", "2", "--model-dir", str(model_dir),
+                          "--config", str(config), *backend.flags],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads((model_dir / "result.json").read_text())
+    assert result["steps"] == 2 * CONFIG["train"]["steps"]
+    assert not (model_dir / "ps").exists()  # the PS were found through the backend, not files
+    with backend.open() as discovery:
+        assert discovery.query("ps") == {} and discovery.query("worker") == {}
