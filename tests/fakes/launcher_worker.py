@@ -50,6 +50,8 @@ def main() -> int:
     p.add_argument("--config", required=True)
     p.add_argument("--num-ps", type=int, required=True)
     p.add_argument("--num-workers", type=int, required=True)
+    p.add_argument("--discovery", choices=["file"], required=True)
+    p.add_argument("--discovery-dir", required=True)
     args = p.parse_args()
     if os.environ.get("MLP_ROLE") != "worker":
         raise SystemExit(f"MLP_ROLE must be worker, got {os.environ.get('MLP_ROLE')!r}")
