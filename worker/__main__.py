@@ -91,6 +91,7 @@ def _wait_for_peers(model_dir: Path, num_workers: int, timeout_s: float) -> None
 def train(args) -> int:
     from discovery.cluster import wait_for_ps
     from discovery.factory import create_discovery
+    from discovery.net import concat_ip_and_port, get_local_ip
     from worker.client import PSClient
     from worker.config import TrainConfig
     from worker.model import FrequencyBaseline, bayes_optimal_auc
@@ -101,7 +102,7 @@ def train(args) -> int:
     with create_discovery(discovery_config(args)) as discovery:
         addresses = wait_for_ps(discovery, args.num_ps, timeout_s=args.wait_timeout_s,
                                 poll_interval_s=0.1)
-        me = f"127.0.0.1:{os.environ.get('MLP_PORT', '0')}"
+        me = concat_ip_and_port(get_local_ip(), os.environ.get("MLP_PORT", "0"))
         discovery.register("worker", args.index, me)
         log.info("found ps", extra={"ps": addresses, "index": args.index})
         metrics = None
