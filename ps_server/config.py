@@ -29,6 +29,15 @@ class OptimizerKind(enum.Enum):
     RMSPROP = "rmsprop"
     RMSPROPV2 = "rmspropv2"
     ADAMOM = "adamom"
+    SHAMPOO = "shampoo"
+
+    @property
+    def dense_only(self) -> bool:
+        """True for optimizers of whole dense variables, never of embedding rows."""
+        return self in DENSE_ONLY
+
+
+DENSE_ONLY: frozenset[OptimizerKind] = frozenset({OptimizerKind.SHAMPOO})
 
 
 class InitializerKind(enum.Enum):
@@ -60,11 +69,17 @@ OPTIMIZER_DEFAULTS: Mapping[OptimizerKind, Mapping[str, float]] = {
     OptimizerKind.RMSPROP: {**_COMMON, **_RMSPROP},
     OptimizerKind.RMSPROPV2: {**_COMMON, **_RMSPROP},
     OptimizerKind.ADAMOM: {**_COMMON, "ada_decay": 0.99, "mom_decay": 0.9, "epsilon": 1e-6},
+    OptimizerKind.SHAMPOO: {
+        "learning_rate": 0.03, "beta_1": 0.9, "beta_2": 1.0, "warmup": 5000.0, "tau_1": 200.0,
+        "tau_2": 20.0, "eigen_head": 100.0, "eigen_tail": 100.0, "damping_epsilon": 1e-3,
+    },
 }
 """Monolith's defaults (reference/optimizers.md). The reference gives none for
 RMSprop v1/v2 and Adamom: those take learning_rate 0.01 and the decay/epsilon
 values of the golden tests (beta1 0.9, beta2 0.9, epsilon 0.1; ada_decay 0.99,
-mom_decay 0.9, epsilon 1e-6). weight_decay defaults to 0 everywhere."""
+mom_decay 0.9, epsilon 1e-6). weight_decay defaults to 0 everywhere. Shampoo (dense-only) takes Monolith's
+defaults, those of ``ps_server.optim.shampoo.ShampooConfig``, and has its own
+``warmup`` instead of ``warmup_steps`` and no weight decay."""
 
 # name -> (low, high, low inclusive, high inclusive), checked for every optimizer using it
 _RANGES: Mapping[str, tuple[float, float, bool, bool]] = {
@@ -82,8 +97,16 @@ _RANGES: Mapping[str, tuple[float, float, bool, bool]] = {
     "l2": (0.0, math.inf, True, False),
     "ada_decay": (0.0, 1.0, True, True),
     "mom_decay": (0.0, 1.0, True, True),
+    "beta_1": (0.0, 1.0, True, False),
+    "beta_2": (0.0, 1.0, False, True),
+    "warmup": (0.0, math.inf, True, False),
+    "tau_1": (1.0, math.inf, True, False),
+    "tau_2": (1.0, math.inf, True, False),
+    "eigen_head": (0.0, math.inf, True, False),
+    "eigen_tail": (0.0, math.inf, True, False),
+    "damping_epsilon": (0.0, math.inf, False, False),
 }
-_INTEGRAL = {"warmup_steps"}
+_INTEGRAL = {"warmup_steps", "warmup", "tau_1", "tau_2", "eigen_head", "eigen_tail"}
 _FLAGS = {"use_nesterov"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 MAX_DIM = 65536
@@ -267,6 +290,12 @@ class TableConfig:
         _require_int(self.dim, f"table {self.name}: dim", 1, MAX_DIM)
         if not isinstance(self.optimizer, OptimizerConfig):
             raise _invalid(f"table {self.name}: optimizer: got {self.optimizer!r}")
+        if self.optimizer.kind.dense_only:
+            raise ValueError(
+                f"table {self.name}: optimizer: {self.optimizer.kind.value!r} is dense-only "
+                "(Shampoo updates whole dense variables, not embedding rows); "
+                "use it as dense_optimizer"
+            )
         if not isinstance(self.initializer, InitializerConfig):
             raise _invalid(f"table {self.name}: initializer: got {self.initializer!r}")
         _require_int(self.expire_after_s, f"table {self.name}: expire_after_s", 0)

@@ -2,7 +2,9 @@
 
 A variable is one row (1, size) for the same optimizer kernels the embedding
 tables use, so dense and sparse updates follow one set of formulas. Warmup
-counts the variable's own updates.
+counts the variable's own updates. Shampoo (dense-only) instead keeps one
+ShampooOptimizer per variable over the variable in its own shape, stepped at the
+variable's update count.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import threading
 
 import numpy as np
 
-from ps_server.config import OptimizerConfig
+from ps_server.config import OptimizerConfig, OptimizerKind
 from ps_server.optim import RowOptimizer
+from ps_server.optim.shampoo import ShampooConfig, ShampooOptimizer
 from ps_server.table_kernels import all_finite
 from services.errors import InvalidArgument, NotFound
 
@@ -24,10 +27,27 @@ class _Variable:
         self.shape = value.shape
         self.size = int(value.size)
         self.row = np.array(value, dtype=np.float32, copy=True).reshape(1, self.size)
-        self.optimizer = RowOptimizer(optimizer, self.size)
-        self.slots = self.optimizer.slot_init.reshape(1, -1).copy()
+        self.shampoo: ShampooOptimizer | None = None
+        self.optimizer: RowOptimizer | None = None
+        if optimizer.kind is OptimizerKind.SHAMPOO:
+            self.shampoo = ShampooOptimizer(ShampooConfig.from_params(optimizer.params))
+        else:
+            self.optimizer = RowOptimizer(optimizer, self.size)
+            self.slots = self.optimizer.slot_init.reshape(1, -1).copy()
         self.updates = 0
         self.lock = threading.Lock()
+
+    def apply(self, grad: np.ndarray) -> int:
+        """One step with ``grad`` (the variable's shape); the caller holds ``lock``."""
+        if self.shampoo is not None:
+            value = self.row.reshape(self.shape)  # a view: updated in place
+            self.shampoo.apply({"value": value}, {"value": grad}, self.updates)
+            self.updates += 1
+        else:
+            self.updates += 1
+            self.optimizer.apply(self.row, self.slots, _ROW, grad.reshape(1, self.size),
+                                 self.updates)
+        return self.updates
 
 
 class DenseStore:
@@ -105,8 +125,5 @@ class DenseStore:
         self.validate_push(name, grad)
         with self._lock:
             var = self._get(name)
-        g = grad.reshape(1, var.size)
         with var.lock:
-            var.updates += 1
-            var.optimizer.apply(var.row, var.slots, _ROW, g, var.updates)
-            return var.updates
+            return var.apply(grad)

@@ -58,6 +58,11 @@ class EmbeddingSettings:
     occurrence_threshold: int = 0
     pull_dtype: PullDType = PullDType.FP32
 
+    def __post_init__(self) -> None:
+        if self.optimizer.kind.dense_only:
+            raise ValueError(f"embedding.optimizer: {self.optimizer.kind.value!r} is dense-only; "
+                             "use it as dense_optimizer")
+
     @classmethod
     def from_dict(cls, raw: dict) -> EmbeddingSettings:
         raw = dict(raw)

@@ -1,7 +1,8 @@
 """Optimizer registry: slot layout, packed hyperparameters and kernel per OptimizerKind.
 
 Tables and dense variables both bind an optimizer to a row width with
-``RowOptimizer`` and call one kernel per batch.
+``RowOptimizer`` and call one kernel per batch. Dense-only kinds (Shampoo) have no
+row spec; DenseStore runs them from ``ps_server.optim.shampoo``.
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ class RowOptimizer:
     """
 
     def __init__(self, config: OptimizerConfig, dim: int):
-        spec = SPECS[config.kind]
+        spec = SPECS.get(config.kind)
+        if spec is None:
+            raise ValueError(f"optimizer {config.kind.value!r} is dense-only, not a row optimizer")
         params = config.params
         self.kind = config.kind
         self.dim = dim

@@ -15,6 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from ps_server.optim.shampoo import ShampooConfig, ShampooOptimizer
 from services.pb import parameter_server_pb2 as pb
 from services.tensors import from_tensor, to_tensor
 from tests.integration.rpc import RawPS
@@ -138,6 +139,25 @@ def test_dense_variables_created_on_first_use_and_updated(one_ps):
     with pytest.raises(grpc.RpcError) as err:
         ps.stub.PullDense(pb.PullDenseRequest(variables=[pb.DenseVariable(name="nope")]))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND and "nope" in err.value.details()
+
+
+def test_shampoo_dense_optimizer_matches_the_in_process_optimizer(one_ps):
+    hp = {"learning_rate": 0.1, "warmup": 2, "tau_1": 2, "tau_2": 1, "eigen_head": 1,
+          "eigen_tail": 1}
+    _, ps = one_ps([table()], dense_optimizer={"type": "shampoo", **hp})
+    rng = np.random.default_rng(7)
+    value = rng.standard_normal((3, 2)).astype(np.float32)
+    req = pb.PullDenseRequest(variables=[pb.DenseVariable(name="w", initial_value=to_tensor(value))])
+    np.testing.assert_array_equal(from_tensor(ps.stub.PullDense(req).values[0], "v"), value)
+    ref = ShampooOptimizer(ShampooConfig(**hp))
+    for step in range(5):
+        grad = rng.standard_normal((3, 2)).astype(np.float32)
+        reply = ps.stub.PushDense(pb.PushDenseRequest(
+            gradients=[pb.DenseGradient(name="w", gradient=to_tensor(grad))]))
+        assert list(reply.update_counts) == [step + 1]
+        ref.apply({"w": value}, {"w": grad}, step)
+    later = ps.stub.PullDense(pb.PullDenseRequest(variables=[pb.DenseVariable(name="w")]))
+    np.testing.assert_allclose(from_tensor(later.values[0], "v"), value, rtol=1e-6, atol=1e-7)
 
 
 def test_table_info_reports_config_and_memory(one_ps):

@@ -27,7 +27,7 @@ def _table(**kw):
 def test_enum_values():
     assert [k.value for k in OptimizerKind] == [
         "sgd", "adagrad", "momentum", "adam", "amsgrad", "adadelta", "ftrl", "rmsprop",
-        "rmspropv2", "adamom"]
+        "rmspropv2", "adamom", "shampoo"]
     assert InitializerKind("random_uniform") is InitializerKind.RANDOM_UNIFORM
     assert PullDType("fp16") is PullDType.FP16
 
@@ -42,7 +42,9 @@ def test_reference_defaults():
     assert OptimizerConfig(OptimizerKind.FTRL).params["initial_accumulator"] == 0.1
     assert OptimizerConfig(OptimizerKind.ADADELTA).params["rho"] == 0.9
     for kind in OptimizerKind:
-        assert {"learning_rate", "weight_decay", "warmup_steps"} <= set(OPTIMIZER_DEFAULTS[kind])
+        common = {"learning_rate"} if kind.dense_only else {
+            "learning_rate", "weight_decay", "warmup_steps"}
+        assert common <= set(OPTIMIZER_DEFAULTS[kind])
 
 
 def test_params_override_and_canonical_order():
