@@ -30,7 +30,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 	$(PY) benchmarks/table_kernels.py
-	$(PY) benchmarks/pull_push.py
+	$(VENV)/bin/ps-benchmark run --seconds 40 --json bench-run.json --plot bench-run.png
+	$(PY) benchmarks/train_throughput.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,6 +1,13 @@
 """``ps-benchmark``: PS throughput beside transport and Redis baselines; Monolith's PS selection."""
 
-from worker.benchmark.config import Backend, Direction, LocalPS, RunConfig, SweepConfig, WorkloadConfig
+from worker.benchmark.config import (
+    Backend,
+    Direction,
+    LocalPS,
+    RunConfig,
+    SweepConfig,
+    WorkloadConfig,
+)
 from worker.benchmark.select import BenchmarkConfig, select_ps
 
 __all__ = [

@@ -37,7 +37,8 @@ def _csv(kind, what: str):
         try:
             return tuple(kind(t) for t in items)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {what}, got {text!r}") from None
     return parse
 
 
@@ -56,7 +57,8 @@ def _delay(text: str) -> tuple[str, float]:
     try:
         return address, float(ms) / 1e3 if sep else float("nan")
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected host:port=milliseconds, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected host:port=milliseconds, got {text!r}") from None
 
 
 def _add_workload(p: argparse.ArgumentParser, batch_size: int) -> None:
@@ -83,7 +85,8 @@ def _add_run_flags(p: argparse.ArgumentParser, attach: bool, baselines: tuple[Ba
                    help=f"PS processes to start (default {LocalPS.num_ps})")
     p.add_argument("--dim", type=int, default=None,
                    help=f"embedding dim of the started PS's tables (default {LocalPS.dim})")
-    p.add_argument("--optimizer", choices=[k.value for k in OptimizerKind], default=None,
+    p.add_argument("--optimizer", choices=[k.value for k in OptimizerKind if not k.dense_only],
+                   default=None,
                    help=f"optimizer of the started PS's tables (default {LocalPS.optimizer.value})")
     p.add_argument("--fp16", action="store_true", default=None,
                    help="the started PS's tables pull float16 rows")

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.benchmark.attach import discover_tables
 from worker.benchmark.atomic import write_atomic
+from worker.benchmark.attach import discover_tables
 from worker.benchmark.config import (
     Backend,
     Direction,

@@ -100,6 +100,6 @@ def build_pool(workload: WorkloadConfig, dims: tuple[int, ...], stream: int,
     grads = []
     for t, dim in enumerate(dims):
         rng = np.random.default_rng([workload.seed, stream, t, 1 << 20])
-        grads.append((rng.standard_normal((workload.batch_size, dim), dtype=np.float32)
-                      * np.float32(1e-3)))
+        grads.append(rng.standard_normal((workload.batch_size, dim), dtype=np.float32)
+                      * np.float32(1e-3))
     return BatchPool(tuple(ids), tuple(grads))
