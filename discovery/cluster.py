@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from discovery._atomic import write_text_atomic
 from discovery.base import ServiceDiscovery
+from services.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from discovery._atomic import write_text_atomic
 from discovery.base import ServiceDiscovery, check_entry
+from services.files import write_text_atomic
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from discovery.cli import add_discovery_args, discovery_config
+from services.files import write_text_atomic
 
 log = logging.getLogger("worker")
 
@@ -154,9 +155,7 @@ def train(args) -> int:
         "mode": config.train.mode.value, "eval_examples": result.examples,
     }
     trainer.progress.write(step=stats.steps, examples=stats.examples, **result.as_progress())
-    tmp = args.model_dir / "result.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, args.model_dir / "result.json")
+    write_text_atomic(args.model_dir / "result.json", json.dumps(summary, indent=2))
     log.info("evaluated", extra=summary)
     return 0
 

@@ -20,9 +20,9 @@ from typing import TextIO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from discovery._atomic import write_text_atomic
 from discovery.cli import add_discovery_args, discovery_config
 from discovery.factory import create_discovery
+from services.files import write_text_atomic
 from services.launcher import modeldir
 from services.launcher.config import LocalClusterConfig
 from services.launcher.modeldir import ClusterError

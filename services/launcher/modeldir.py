@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from discovery._atomic import write_text_atomic
+from services.files import write_text_atomic
 from services.launcher.config import LocalClusterConfig
 
 _STALE_DIRS = ("ps", "worker", "progress")

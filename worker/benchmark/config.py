@@ -119,8 +119,8 @@ class LocalPS:
     def __post_init__(self):
         _positive_int(self.num_ps, "num_ps", 64)
         _positive_int(self.dim, "dim", 65536)
-        _require(isinstance(self.optimizer, OptimizerKind), "optimizer", self.optimizer,
-                 "must be an OptimizerKind")
+        _require(isinstance(self.optimizer, OptimizerKind) and not self.optimizer.dense_only,
+                 "optimizer", self.optimizer, "must be an OptimizerKind of embedding rows")
         _require(isinstance(self.pull_dtype, PullDType), "pull_dtype", self.pull_dtype,
                  "must be a PullDType")
         _positive_int(self.tables, "tables", 64)

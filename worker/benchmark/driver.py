@@ -75,7 +75,10 @@ class ClientPool:
             if tick is not None:
                 tick(min(seconds, max(0.0, now - opens)))
 
-        return self._collect(PhaseResult, opens + seconds + _DRAIN_S, progress)
+        results = self._collect(PhaseResult, opens + seconds + _DRAIN_S, progress)
+        if tick is not None:
+            tick(seconds)
+        return results
 
     def _send(self, command: Command) -> None:
         for conn in self._conns:

@@ -8,7 +8,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from worker.benchmark.atomic import write_atomic
+from services.files import write_bytes_atomic as write_atomic
 from worker.benchmark.stats import OpStats
 
 _STYLE = {"ps": ("-", 2.4), "transfer": ("--", 1.4), "transfer_proto": ("-.", 1.4),

@@ -7,7 +7,7 @@ import enum
 import json
 from pathlib import Path
 
-from worker.benchmark.atomic import write_atomic
+from services.files import write_bytes_atomic as write_atomic
 from worker.benchmark.config import BASELINES, RunConfig
 from worker.benchmark.runner import RunResult
 

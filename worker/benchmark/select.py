@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.benchmark.atomic import write_atomic
+from services.files import write_bytes_atomic as write_atomic
 from worker.benchmark.attach import discover_tables
 from worker.benchmark.config import (
     Backend,

@@ -1,4 +1,4 @@
-"""Atomic small-file writes: readers see the old content or the new, never a torn file."""
+"""Atomic file writes: readers see the old content or the new one, never a torn file."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes ``text`` to a temp file beside ``path``, fsyncs it, renames it over ``path``.
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to a temp file beside ``path``, fsyncs it, renames it over ``path``.
 
     The temp name starts with a dot so directory scans can skip half-written files.
     The directory is fsynced too, so the rename survives a crash.
@@ -17,8 +17,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -28,12 +28,13 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        os.fsync(dir_fd)
     finally:
-        os.close(fd)
+        os.close(dir_fd)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """``write_bytes_atomic`` of UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
