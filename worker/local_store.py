@@ -26,10 +26,11 @@ class LocalStore:
         self.tables = {t.name: EmbeddingTable(t) for t in config.tables}
         self.dense = DenseStore(config.dense_optimizer)
 
-    def pull(self, ids: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def pull(self, ids: Mapping[str, np.ndarray], *, dedup: bool = True) -> dict[str, np.ndarray]:
         return {name: self.tables[name].lookup(np.asarray(v, np.int64)) for name, v in ids.items()}
 
-    def push(self, ids, grads, *, counts=None, timestamp_s: int = 0, global_step: int = 0):
+    def push(self, ids, grads, *, counts=None, timestamp_s: int = 0, global_step: int = 0,
+             dedup: bool = True):
         stats = {}
         for name, table_ids in ids.items():
             uniq, inverse = unique_ids(np.asarray(table_ids, np.int64))
@@ -47,7 +48,7 @@ class LocalStore:
         return {name: self.dense.push(name, np.asarray(g, np.float32)) for name, g in grads.items()}
 
     def push_sync(self, ids, grads, *, step, replicas, end_of_data=False, counts=None,
-                  timestamp_s=0):
+                  timestamp_s=0, dedup=True):
         if replicas != 1:
             raise ValueError("an in-process store has exactly one replica")
         return self.push(ids, grads, timestamp_s=timestamp_s, global_step=step), end_of_data

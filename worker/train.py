@@ -88,7 +88,8 @@ class Trainer:
 
     def _fetch(self, batch: Batch):
         lookups = dedup_slots(batch, self.model.slots)
-        rows = self.store.submit("pull", {n: lookups[n].ids for n in self.slot_names})
+        rows = self.store.submit("pull", {n: lookups[n].ids for n in self.slot_names},
+                                 dedup=False)
         dense = self.store.submit("pull_dense", {n: None for n in self.param_names})
         return batch, lookups, rows, dense
 
@@ -190,7 +191,7 @@ class Trainer:
             ts = int(batch.timestamps_s.max()) if batch.timestamps_s is not None else 0
             step = stats.steps + 1
             pushes.append(self.store.submit("push", ids, row_grads, timestamp_s=ts,
-                                            global_step=step))
+                                            global_step=step, dedup=False))
             pushes.append(self.store.submit("push_dense", param_grads))
             while len(pushes) > 2 * cfg.push_queue:
                 pushes.popleft().result()
@@ -217,7 +218,7 @@ class Trainer:
             ids = {n: lookups[n].ids for n in self.slot_names}
             ts = int(batch.timestamps_s.max()) if batch.timestamps_s is not None else 0
             sparse = self.store.submit("push_sync", ids, row_grads, step=step,
-                                       replicas=replicas, timestamp_s=ts)
+                                       replicas=replicas, timestamp_s=ts, dedup=False)
             dense = self.store.submit("push_dense_sync", param_grads, step=step,
                                       replicas=replicas)
             (_, stop_sparse), (_, stop_dense) = sparse.result(), dense.result()

@@ -148,3 +148,19 @@ def test_server_errors_carry_code_peer_and_method(cluster):
     assert err.value.code == grpc.StatusCode.NOT_FOUND
     assert err.value.method == "Pull" and err.value.peer in cluster
     assert "'nope'" in str(err.value)
+
+
+def test_without_client_dedup_results_are_the_same(cluster):
+    """dedup=False skips the client's dedup: distinct ids route as usual, and duplicates
+    still come out right because the PS sums duplicate pushes and answers every pulled id."""
+    distinct = np.arange(5_000_000, 5_000_300, dtype=np.int64)
+    grads = np.random.default_rng(3).standard_normal((300, 4)).astype(np.float32)
+    with PSClient(cluster, retry=_FAST) as client:
+        stats = client.push({"user": distinct}, {"user": grads}, dedup=False)
+        assert stats["user"] == PushStats(applied=300, filtered=0, created=300)
+        np.testing.assert_allclose(client.pull({"user": distinct[::-1]}, dedup=False)["user"],
+                                   -grads[::-1], rtol=1e-6)
+        twice = np.array([6_000_001, 6_000_002, 6_000_001], np.int64)
+        client.push({"user": twice}, {"user": np.ones((3, 4), np.float32)}, dedup=False)
+        rows = client.pull({"user": twice}, dedup=False)["user"]
+    np.testing.assert_allclose(rows, [[-2] * 4, [-1] * 4, [-2] * 4])

@@ -45,6 +45,7 @@ class Session:
         self.grads = dict(zip(names, self.pool.grads))
         self.rows_per_request = spec.workload.batch_size * len(names)
         self.client = AsyncPSClient(list(target.addresses), timeout_s=120.0)
+        # request ids are distinct by construction: the client skips its dedup pass
         self.transfer = None
         self.redis = None
         self.bytes: dict[Operation, int] = {}
@@ -81,9 +82,9 @@ class Session:
         if backend is Backend.PS:
             async def ps_step(k: int) -> None:
                 if direction is not Direction.PUSH:
-                    await self.client.pull(self.ids[k])
+                    await self.client.pull(self.ids[k], dedup=False)
                 if direction is not Direction.PULL:
-                    await self.client.push(self.ids[k], self.grads)
+                    await self.client.push(self.ids[k], self.grads, dedup=False)
                 if delay:
                     await asyncio.sleep(delay)
             return ps_step

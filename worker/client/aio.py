@@ -146,13 +146,15 @@ class AsyncPSClient:
 
     # -- embeddings -------------------------------------------------------------
 
-    async def pull(self, ids: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    async def pull(self, ids: Mapping[str, np.ndarray], *,
+                   dedup: bool = True) -> dict[str, np.ndarray]:
         """Embeddings of ``ids[table]`` (n,) int64 as (n, dim) float32 or float16, in request order.
 
         Ids without a row come back as zeros. A table with no ids still
         reaches a PS, so its name is checked and the result is (0, dim).
         """
-        routes = [route_table(table, table_ids, self.num_ps) for table, table_ids in ids.items()]
+        routes = [route_table(table, table_ids, self.num_ps, dedup)
+                  for table, table_ids in ids.items()]
         if not routes:
             return {}
         plan = assign_tables(routes, self.num_ps)
@@ -186,6 +188,7 @@ class AsyncPSClient:
         counts: Mapping[str, np.ndarray] | None = None,
         timestamp_s: int = 0,
         global_step: int = 0,
+        dedup: bool = True,
     ) -> dict[str, PushStats]:
         """Applies ``grads[table]`` (n, dim) float32 for ``ids[table]`` (n,) int64.
 
@@ -195,7 +198,7 @@ class AsyncPSClient:
         (for batches the caller deduplicated already). Each PS applies its
         part all-or-nothing; parts on different PS are independent.
         """
-        stats, _ = await self._push(ids, grads, counts, timestamp_s, global_step)
+        stats, _ = await self._push(ids, grads, counts, timestamp_s, global_step, dedup=dedup)
         return stats
 
     async def push_sync(
@@ -208,6 +211,7 @@ class AsyncPSClient:
         end_of_data: bool = False,
         counts: Mapping[str, np.ndarray] | None = None,
         timestamp_s: int = 0,
+        dedup: bool = True,
     ) -> tuple[dict[str, PushStats], bool]:
         """This worker's contribution to synchronous ``step`` of ``replicas`` workers.
 
@@ -218,10 +222,11 @@ class AsyncPSClient:
         """
         if replicas < 1:
             raise ValueError(f"replicas must be >= 1, got {replicas}")
-        return await self._push(ids, grads, counts, timestamp_s, step, replicas, end_of_data)
+        return await self._push(ids, grads, counts, timestamp_s, step, replicas, end_of_data,
+                                dedup)
 
     async def _push(self, ids, grads, counts, timestamp_s, global_step, sync_replicas=0,
-                    end_of_data=False) -> tuple[dict[str, PushStats], bool]:
+                    end_of_data=False, dedup=True) -> tuple[dict[str, PushStats], bool]:
         check_same_tables(ids, grads, "grads")
         counts = counts or {}
         unknown = [t for t in counts if t not in ids]
@@ -229,7 +234,7 @@ class AsyncPSClient:
             raise ValueError(f"counts names tables without ids: {unknown}")
         routes, sums, occurrences = [], [], []
         for table, table_ids in ids.items():
-            route = route_table(table, table_ids, self.num_ps)
+            route = route_table(table, table_ids, self.num_ps, dedup)
             table_grads = _as_grads(table, grads[table], route.size)
             table_counts = _as_counts(table, counts.get(table), route.size)
             routes.append(route)

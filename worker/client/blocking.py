@@ -93,9 +93,9 @@ class PSClient:
         finally:
             self._stop_loop()
 
-    def pull(self, ids: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def pull(self, ids: Mapping[str, np.ndarray], *, dedup: bool = True) -> dict[str, np.ndarray]:
         """See ``AsyncPSClient.pull``: (n,) int64 ids per table -> (n, dim) rows."""
-        return self._run(self._client.pull(ids))
+        return self._run(self._client.pull(ids, dedup=dedup))
 
     def push(
         self,
@@ -105,18 +105,20 @@ class PSClient:
         counts: Mapping[str, np.ndarray] | None = None,
         timestamp_s: int = 0,
         global_step: int = 0,
+        dedup: bool = True,
     ) -> dict[str, PushStats]:
         """See ``AsyncPSClient.push``: (n,) ids and (n, dim) float32 gradients per table."""
         return self._run(self._client.push(
-            ids, grads, counts=counts, timestamp_s=timestamp_s, global_step=global_step
-        ))
+            ids, grads, counts=counts, timestamp_s=timestamp_s, global_step=global_step,
+            dedup=dedup))
 
     def push_sync(self, ids, grads, *, step: int, replicas: int, end_of_data: bool = False,
-                  counts=None, timestamp_s: int = 0) -> tuple[dict[str, PushStats], bool]:
+                  counts=None, timestamp_s: int = 0,
+                  dedup: bool = True) -> tuple[dict[str, PushStats], bool]:
         """See ``AsyncPSClient.push_sync``."""
         return self._run(self._client.push_sync(
             ids, grads, step=step, replicas=replicas, end_of_data=end_of_data, counts=counts,
-            timestamp_s=timestamp_s))
+            timestamp_s=timestamp_s, dedup=dedup))
 
     def push_dense_sync(self, grads, *, step: int, replicas: int,
                         end_of_data: bool = False) -> tuple[dict[str, int], bool]:

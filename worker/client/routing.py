@@ -31,18 +31,19 @@ class TableRoute:
 
     ``uniq``: (m,) int64 distinct ids, shard 0's first, then shard 1's, ...
     ``bounds``: (num_shards + 1,) int64; shard s owns ``uniq[bounds[s]:bounds[s + 1]]``.
-    ``inverse``: (n,) int64; request id i is ``uniq[inverse[i]]``.
+    ``inverse``: (n,) int64; request id i is ``uniq[inverse[i]]``; None when ``uniq`` is
+    the request itself in order (ids not deduplicated, one shard).
     """
 
     table: str
     uniq: np.ndarray
     bounds: np.ndarray
-    inverse: np.ndarray
+    inverse: np.ndarray | None
 
     @property
     def size(self) -> int:
         """n, the number of ids in the request (duplicates included)."""
-        return int(self.inverse.shape[0])
+        return int(self.uniq.shape[0] if self.inverse is None else self.inverse.shape[0])
 
     @property
     def num_unique(self) -> int:
@@ -74,14 +75,18 @@ class TableRoute:
                 f"table {self.table!r}: replies hold {rows.shape[0]} rows "
                 f"for {self.num_unique} distinct ids"
             )
-        return rows[self.inverse]
+        return np.array(rows) if self.inverse is None else rows[self.inverse]
 
     def sum_rows(self, values: np.ndarray) -> np.ndarray:
         """Rows of duplicate ids summed: (n, d) float32 -> (m, d) float32, in ``uniq`` order."""
+        if self.inverse is None:
+            return values
         return segment_sum(values, self.inverse, self.num_unique)
 
     def sum_counts(self, counts: np.ndarray | None) -> np.ndarray:
         """Occurrences per distinct id: (n,) int64 weights (1 each if None) -> (m,) int64."""
+        if self.inverse is None:
+            return np.ones(self.num_unique, np.int64) if counts is None else counts
         if counts is None:
             return occurrence_counts(self.inverse, self.num_unique)
         summed = np.zeros(self.num_unique, dtype=np.int64)
@@ -89,10 +94,15 @@ class TableRoute:
         return summed
 
 
-def route_table(table: str, ids, num_shards: int) -> TableRoute:
-    """Deduplicates ``ids`` (n,) and groups the distinct ids by ``shard_of``."""
+def route_table(table: str, ids, num_shards: int, dedup: bool = True) -> TableRoute:
+    """Deduplicates ``ids`` (n,) and groups the distinct ids by ``shard_of``.
+
+    ``dedup=False`` skips the deduplication for callers whose ids are distinct
+    already; duplicates then still give correct results (the PS sums duplicate
+    pushes and answers every pulled id), only with more bytes on the wire.
+    """
     ids = as_ids(table, ids)
-    uniq, inverse = unique_ids(ids)
+    uniq, inverse = unique_ids(ids) if dedup else (ids, None)
     m = uniq.shape[0]
     bounds = np.zeros(num_shards + 1, dtype=np.int64)
     if num_shards == 1:
@@ -104,7 +114,7 @@ def route_table(table: str, ids, num_shards: int) -> TableRoute:
     rank = np.empty(m, dtype=np.int64)
     rank[order] = np.arange(m, dtype=np.int64)
     np.cumsum(np.bincount(shard, minlength=num_shards), out=bounds[1:])
-    return TableRoute(table, uniq[order], bounds, rank[inverse])
+    return TableRoute(table, uniq[order], bounds, rank if inverse is None else rank[inverse])
 
 
 def assign_tables(routes: Sequence[TableRoute], num_shards: int) -> dict[int, list[int]]:

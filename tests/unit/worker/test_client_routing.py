@@ -142,3 +142,17 @@ def test_blocking_client_close_is_idempotent_and_final():
     client.close()
     with pytest.raises(RuntimeError, match="closed"):
         client.pull({"user": np.array([1])})
+
+
+@pytest.mark.parametrize("num_shards", [1, 3])
+def test_route_without_dedup_keeps_every_id_and_scatters_back(num_shards):
+    ids = np.array([9, 4, 9, 1, 7], np.int64)
+    route = route_table("t", ids, num_shards, dedup=False)
+    assert route.size == route.num_unique == 5
+    assert sorted(route.uniq.tolist()) == sorted(ids.tolist())
+    parts = [_rows_of(route.shard_ids(s)) for s in route.shards()]
+    np.testing.assert_array_equal(route.gather(parts), _rows_of(ids))
+    values = np.arange(10, dtype=np.float32).reshape(5, 2)
+    summed = route.sum_rows(values)
+    np.testing.assert_array_equal(route.gather([summed[route.shard_slice(s)]
+                                                for s in route.shards()]), values)
