@@ -94,7 +94,7 @@ def test_embedding_update_task_matches_numpy_reference(tmp_path):
 def test_short_run_learns_close_to_bayes_and_beats_frequency_baseline(tmp_path, mode):
     raw = json.loads((ROOT / "worker" / "examples" / "reference.json").read_text())
     raw["data"].update(num_examples=400_000, num_eval_examples=50_000, vocab_size=100)
-    raw["train"].update(mode=mode, epochs=2)
+    raw["train"].update(mode=mode, epochs=2, batch_size=512)
     config_path, tables_path = write_config(tmp_path, raw)
     servers = start_cluster_ps(tmp_path, tables_path, 2)
     try:
