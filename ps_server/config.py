@@ -178,6 +178,9 @@ class OptimizerConfig:
             seen[name] = float(value)
         for name, value in seen.items():
             _check_hyperparameter(name, value)
+        if self.kind is OptimizerKind.ADAGRAD and seen.get("initial_accumulator", 1.0) <= 0:
+            raise ValueError(f"optimizer.initial_accumulator: got {seen['initial_accumulator']}, "
+                             "must be > 0 for adagrad (it divides by the root of the accumulator)")
         object.__setattr__(self, "hyperparameters", tuple(sorted(seen.items())))
 
     @property

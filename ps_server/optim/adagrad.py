@@ -13,9 +13,13 @@ from ps_server.prefetch import DISTANCE, prefetch_row_write
 _ONE = np.float32(1.0)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def adagrad_kernel(emb, slots, rows, grads, hp, lr_t):
-    """hp: (weight_decay,). Slots: accum (d). No epsilon, as in Monolith."""
+    """hp: (weight_decay,). Slots: accum (d). No epsilon, as in Monolith.
+
+    NumPy's error model lets the row loop vectorize; the accumulator starts > 0
+    (checked in the config) so the division never sees zero.
+    """
     wd = np.float32(hp[0])
     lr = np.float32(lr_t)
     d = emb.shape[1]

@@ -164,3 +164,11 @@ def test_load_defaults_and_duplicates(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         TablesConfig.load(path)
+
+
+def test_adagrad_needs_a_positive_initial_accumulator():
+    from ps_server.config import OptimizerConfig
+
+    with pytest.raises(ValueError, match="initial_accumulator.*> 0 for adagrad"):
+        OptimizerConfig.from_dict({"type": "adagrad", "initial_accumulator": 0.0})
+    assert OptimizerConfig.from_dict({"type": "ftrl", "initial_accumulator": 0.0})
