@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -103,7 +104,13 @@ def train(args) -> int:
     with create_discovery(discovery_config(args)) as discovery:
         addresses = wait_for_ps(discovery, args.num_ps, timeout_s=args.wait_timeout_s,
                                 poll_interval_s=0.1)
-        me = concat_ip_and_port(get_local_ip(), os.environ.get("MLP_PORT", "0"))
+        host = get_local_ip()
+        port, reserved = os.environ.get("MLP_PORT"), None
+        if not port:  # a port of our own keeps replicas' addresses distinct in discovery
+            reserved = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            reserved.bind((host, 0))
+            port = reserved.getsockname()[1]
+        me = concat_ip_and_port(host, port)
         discovery.register("worker", args.index, me)
         log.info("found ps", extra={"ps": addresses, "index": args.index})
         metrics = None
@@ -131,6 +138,8 @@ def train(args) -> int:
                                   trainer.param_names)
         finally:
             discovery.deregister("worker", args.index, me)
+            if reserved is not None:
+                reserved.close()
     bayes = bayes_optimal_auc(trainer.stream)
     baseline = FrequencyBaseline().fit(trainer.stream.blocks())
     import numpy as np

@@ -66,7 +66,8 @@ def test_contributors_must_agree_on_the_replica_count(ps_factory):
                            "initializer": {"type": "zeros"}}])
     ids = np.arange(4, dtype=np.int64)
     grads = np.ones((4, 2), np.float32)
-    with PSClient([server.address], timeout_s=5) as a, PSClient([server.address], timeout_s=5) as b, \
+    with PSClient([server.address], sync_timeout_s=5) as a, \
+            PSClient([server.address], sync_timeout_s=5) as b, \
             cf.ThreadPoolExecutor(2) as pool:
         futures = [pool.submit(a.push_sync, {"t": ids}, {"t": grads}, step=5, replicas=3),
                    pool.submit(b.push_sync, {"t": ids}, {"t": grads}, step=5, replicas=2)]

@@ -38,6 +38,7 @@ _log = logging.getLogger(__name__)
 
 _SERVICE = "/monolith_ps.v1.ParameterServer/"
 _GIB = 1 << 30
+SYNC_TIMEOUT_S = 600.0
 
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_send_message_length", _GIB),
@@ -62,6 +63,7 @@ class AsyncPSClient:
         timeout_s: float = 30.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         channel_options: Sequence | None = None,
+        sync_timeout_s: float = SYNC_TIMEOUT_S,
     ):
         if isinstance(addresses, str) or not addresses:
             raise ValueError(f"addresses must be a non-empty list of host:port, got {addresses!r}")
@@ -69,6 +71,7 @@ class AsyncPSClient:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self._addresses = tuple(addresses)
         self._timeout_s = float(timeout_s)
+        self._sync_timeout_s = float(sync_timeout_s)
         self._retry = retry
         options = list(DEFAULT_CHANNEL_OPTIONS if channel_options is None else channel_options)
         self._channels = [grpc.aio.insecure_channel(a, options=options) for a in self._addresses]
@@ -107,22 +110,25 @@ class AsyncPSClient:
 
     # -- transport --------------------------------------------------------------
 
-    async def _call(self, shard: int, method: str, request):
+    async def _call(self, shard: int, method: str, request, timeout_s: float | None = None):
         rpc = self._rpcs[shard][method]
+        timeout_s = timeout_s or self._timeout_s
         try:
             return await call_with_retry(
-                lambda: rpc(request, timeout=self._timeout_s), self._retry
+                lambda: rpc(request, timeout=timeout_s), self._retry
             )
         except grpc.aio.AioRpcError as exc:
             raise PSClientError(
                 exc.code(), self._addresses[shard], method, exc.details() or ""
             ) from exc
 
-    async def _fan_out(self, method: str, requests: Mapping[int, object]) -> dict[int, object]:
+    async def _fan_out(self, method: str, requests: Mapping[int, object],
+                       timeout_s: float | None = None) -> dict[int, object]:
         """One ``method`` call per shard in ``requests``, all at once; the first error is raised."""
         shards = list(requests)
         replies = await asyncio.gather(
-            *(self._call(s, method, requests[s]) for s in shards), return_exceptions=True
+            *(self._call(s, method, requests[s], timeout_s) for s in shards),
+            return_exceptions=True
         )
         for reply in replies:
             if isinstance(reply, BaseException):
@@ -225,6 +231,10 @@ class AsyncPSClient:
         return await self._push(ids, grads, counts, timestamp_s, step, replicas, end_of_data,
                                 dedup)
 
+    def _sync_timeout(self, sync_replicas: int) -> float | None:
+        """A synchronous step waits for the slowest replica: its deadline is ``sync_timeout_s``."""
+        return self._sync_timeout_s if sync_replicas else None
+
     async def _push(self, ids, grads, counts, timestamp_s, global_step, sync_replicas=0,
                     end_of_data=False, dedup=True) -> tuple[dict[str, PushStats], bool]:
         check_same_tables(ids, grads, "grads")
@@ -257,7 +267,7 @@ class AsyncPSClient:
             requests[s] = wire.encode_push_request(wire.PushMessage(
                 tables, int(timestamp_s), int(global_step), int(sync_replicas),
                 bool(end_of_data)))
-        replies = await self._fan_out("Push", requests)
+        replies = await self._fan_out("Push", requests, self._sync_timeout(sync_replicas))
         stats = {route.table: PushStats() for route in routes}
         stop = False
         for s, reply in replies.items():
@@ -334,7 +344,7 @@ class AsyncPSClient:
                 gradient = np.asarray(grads[name], dtype=np.float32)
                 request.gradients.add(name=name).gradient.CopyFrom(to_tensor(gradient))
             requests[s] = request
-        replies = await self._fan_out("PushDense", requests)
+        replies = await self._fan_out("PushDense", requests, self._sync_timeout(sync_replicas))
         counts: dict[str, int] = {}
         stop = False
         for s, names in plan.items():

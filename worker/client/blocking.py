@@ -17,7 +17,7 @@ import numpy as np
 
 from services.pb import parameter_server_pb2 as pb
 from services.retry import DEFAULT_RETRY, RetryPolicy
-from worker.client.aio import AsyncPSClient
+from worker.client.aio import SYNC_TIMEOUT_S, AsyncPSClient
 from worker.client.types import PushStats, RowsView
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class PSClient:
         timeout_s: float = 30.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         channel_options: Sequence | None = None,
+        sync_timeout_s: float = SYNC_TIMEOUT_S,
     ):
         self._closed = False
         self._loop = asyncio.new_event_loop()
@@ -48,8 +49,8 @@ class PSClient:
         self._thread.start()
         try:
             self._client = self._run(self._open(
-                addresses, timeout_s=timeout_s, retry=retry, channel_options=channel_options
-            ))
+                addresses, timeout_s=timeout_s, retry=retry, channel_options=channel_options,
+                sync_timeout_s=sync_timeout_s))
         except BaseException:
             self._stop_loop()
             raise
