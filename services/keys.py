@@ -24,6 +24,16 @@ def mix64(x):
     return x ^ (x >> np.uint64(31))
 
 
+def mix64_array(x) -> np.ndarray:
+    """``mix64`` over a whole uint64 array with NumPy (outside numba kernels)."""
+    x = np.asarray(x, dtype=np.uint64)
+    x = x ^ (x >> np.uint64(30))
+    x = x * _MIX_A
+    x = x ^ (x >> np.uint64(27))
+    x = x * _MIX_B
+    return x ^ (x >> np.uint64(31))
+
+
 @numba.njit(nogil=True, cache=True)
 def _shard_kernel(ids, num_shards, out):
     n = np.uint64(num_shards)

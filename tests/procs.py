@@ -8,12 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from services.health import wait_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,20 +24,13 @@ def free_port() -> int:
 
 def wait_healthy(address: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None):
     """Polls the gRPC health service until SERVING; fails early if the process exits."""
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"process for {address} exited with {proc.returncode}")
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.05)
-    raise TimeoutError(f"{address} not healthy within {timeout_s} s")
+    def exited():
+        if proc is not None and proc.poll() is not None:
+            return f"process exited with {proc.returncode}"
+        return None
+
+    if not wait_serving(address, timeout_s, exited):
+        raise TimeoutError(f"{address} not healthy within {timeout_s} s")
 
 
 @dataclass

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TextIO
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from discovery.cli import add_discovery_args, discovery_config
 from discovery.factory import create_discovery
 from services.files import write_text_atomic
+from services.health import is_serving
 from services.launcher import modeldir
 from services.launcher.config import LocalClusterConfig
 from services.launcher.modeldir import ClusterError
@@ -243,12 +243,7 @@ def _serving(channels: dict[str, grpc.Channel], addr: str) -> bool:
     channel = channels.get(addr)
     if channel is None:
         channel = channels[addr] = grpc.insecure_channel(addr, options=_CHANNEL_OPTIONS)
-    try:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=_HEALTH_TIMEOUT_S)
-    except grpc.RpcError:
-        return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
+    return is_serving(channel, _HEALTH_TIMEOUT_S)
 
 
 def _free_port() -> int:

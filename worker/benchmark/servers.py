@@ -17,10 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 import ps_server
+from services import health
 from worker.benchmark.config import LocalPS
 from worker.benchmark.types import BenchmarkError, TableSpec
 
@@ -98,19 +96,16 @@ def _tables_json(local: LocalPS) -> str:
 
 
 def _wait_serving(server: ServerProcess, deadline: float) -> None:
-    with grpc.insecure_channel(server.address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if server.proc.poll() is not None:
-                raise server.failed(f"exited with status {server.proc.returncode}")
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.05)
-    raise server.failed(f"not serving within {_READY_TIMEOUT_S:.0f} s")
+    def exited():
+        code = server.proc.poll()
+        return None if code is None else f"exited with status {code}"
+
+    try:
+        ready = health.wait_serving(server.address, max(0.0, deadline - time.monotonic()), exited)
+    except RuntimeError:
+        raise server.failed(f"exited with status {server.proc.returncode}") from None
+    if not ready:
+        raise server.failed(f"not serving within {_READY_TIMEOUT_S:.0f} s")
 
 
 def launch_ps(local: LocalPS, workdir: Path, host: str = "127.0.0.1") -> list[ServerProcess]:

@@ -9,30 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from services.keys import mix64_array as mix64
+
 HASH_BITS = 48
 SLOT_BITS = 15
 MAX_SLOT = (1 << SLOT_BITS) - 1
 HASH_MASK = (1 << HASH_BITS) - 1
 _U64 = (1 << 64) - 1
 
-_MIX_A = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_B = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _check_slot(slot: int) -> None:
     if not 0 <= slot <= MAX_SLOT:
         raise ValueError(f"slot must be in [0, {MAX_SLOT}], got {slot}")
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer over a uint64 array: a fixed bijective 64-bit mix."""
-    x = np.asarray(x, dtype=np.uint64)
-    x = x ^ (x >> np.uint64(30))
-    x = x * _MIX_A
-    x = x ^ (x >> np.uint64(27))
-    x = x * _MIX_B
-    return x ^ (x >> np.uint64(31))
 
 
 def salt(*parts: int) -> np.uint64:
