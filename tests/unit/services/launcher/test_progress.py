@@ -1,5 +1,6 @@
 import io
 import os
+import select
 
 import pytest
 
@@ -49,6 +50,14 @@ def test_bar_is_quiet_when_not_a_terminal():
     assert stream.getvalue() == ""
 
 
+def _read_all(fd: int) -> str:
+    """Everything written so far to a pty: one read may return only part of it."""
+    chunks = []
+    while select.select([fd], [], [], 0.5)[0]:
+        chunks.append(os.read(fd, 65536))
+    return b"".join(chunks).decode()
+
+
 def test_bar_redraws_in_place_on_a_terminal():
     master, slave = os.openpty()
     try:
@@ -58,7 +67,7 @@ def test_bar_redraws_in_place_on_a_terminal():
             bar.status("waiting for 2 ps to serve ...")
             bar.update(_progress((0, 25, 200, 0.8, 1.0)))
             bar.close()
-        output = os.read(master, 65536).decode()
+        output = _read_all(master)
     finally:
         os.close(master)
         os.close(slave)
