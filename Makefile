@@ -33,8 +33,26 @@ bench: $(STAMP)
 	$(VENV)/bin/ps-benchmark run --seconds 40 --json bench-run.json --plot bench-run.png
 	$(PY) benchmarks/train_throughput.py
 
-lint: $(STAMP)
+# buf, pinned in tools/proto/package.json, installed into tools/proto/node_modules.
+BUF := tools/proto/node_modules/.bin/buf
+
+.PHONY: proto-tools
+proto-tools: $(BUF)
+
+$(BUF): tools/proto/package.json tools/proto/package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd tools/proto && npm ci --no-audit --no-fund
+	touch $(BUF)
+
+lint: $(STAMP) $(BUF)
 	$(PY) -m ruff check .
+	cd proto && ../$(BUF) lint
+	@if git rev-parse --verify -q HEAD~1 >/dev/null; then \
+		echo "buf breaking proto --against HEAD~1"; \
+		$(BUF) breaking proto --against '.git#ref=HEAD~1,subdir=proto'; \
+	else \
+		echo "buf breaking: skipped (no previous commit to compare proto/ against)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache
