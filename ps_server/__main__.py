@@ -8,6 +8,7 @@ import sys
 
 from discovery.cli import add_discovery_args, discovery_config
 from ps_server.server_config import ServerConfig
+from services.security import add_security_args, security_config
 
 
 def _env_int(environ, name: str, default: int) -> int:
@@ -42,14 +43,16 @@ def parse_args(argv: list[str] | None = None, environ=os.environ) -> ServerConfi
     p.add_argument("--max-ids-per-table", type=int, default=ServerConfig.max_ids_per_table)
     p.add_argument("--log-level", default="INFO")
     add_discovery_args(p)
+    add_security_args(p, "server")
     args = p.parse_args(argv)
     role = environ.get("MLP_ROLE")
     if role not in (None, "", "ps"):
         p.error(f"MLP_ROLE is {role!r}; ps-server runs the 'ps' role")
     try:
         fields = {k: v for k, v in vars(args).items()
-                  if k in ServerConfig.__dataclass_fields__ and k != "discovery"}
-        return ServerConfig(**fields, discovery=discovery_config(args))
+                  if k in ServerConfig.__dataclass_fields__ and k not in ("discovery", "security")}
+        return ServerConfig(**fields, discovery=discovery_config(args),
+                            security=security_config(args, environ))
     except ValueError as exc:
         p.error(str(exc))
 

@@ -22,6 +22,7 @@ from ps_server.service import SERVICE_NAME, ParameterServerService
 from ps_server.table import EmbeddingTable
 from services.interceptor import RpcMetrics, StatusInterceptor
 from services.metrics import metric_prefix, serve_metrics
+from services.security import add_port, server_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ class PSServer:
             threads=config.threads, table_metrics=TableMetrics(self.registry, prefix))
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
-            interceptors=[StatusInterceptor(RpcMetrics(self.registry, prefix, "ps"))],
+            # StatusInterceptor outermost: rejected tokens are counted like any other status
+            interceptors=[StatusInterceptor(RpcMetrics(self.registry, prefix, "ps")),
+                          *server_interceptors(config.security)],
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
@@ -74,7 +77,7 @@ class PSServer:
 
     async def start(self) -> int:
         cfg = self.config
-        self.port = self.server.add_insecure_port(f"{cfg.host}:{cfg.port}")
+        self.port = add_port(self.server, f"{cfg.host}:{cfg.port}", cfg.security)
         if self.port == 0:
             raise OSError(f"cannot bind {cfg.host}:{cfg.port}")
         if cfg.metrics_port is not None:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from discovery.factory import DiscoveryConfig
+from services.security import SecurityConfig
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ServerConfig:
     log_level: str = "INFO"
     discovery: DiscoveryConfig | None = None
     advertise_addr: str | None = None
+    security: SecurityConfig | None = None
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.security import SecurityConfig, sync_channel
+
 
 def is_serving(channel: grpc.Channel, timeout_s: float = 1.0) -> bool:
     """One health check on ``channel``: True when the server answers SERVING."""
@@ -19,15 +21,16 @@ def is_serving(channel: grpc.Channel, timeout_s: float = 1.0) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def wait_serving(address: str, timeout_s: float, exited: Callable[[], str | None] = lambda: None
-                 ) -> bool:
+def wait_serving(address: str, timeout_s: float, exited: Callable[[], str | None] = lambda: None,
+                 security: SecurityConfig | None = None) -> bool:
     """Polls ``address`` until SERVING (True) or ``timeout_s`` passes (False).
 
     ``exited()`` returns a reason once the server's process is gone; that raises
-    RuntimeError at once instead of waiting out the timeout.
+    RuntimeError at once instead of waiting out the timeout. ``security`` reaches a
+    TLS server (health needs no token).
     """
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address, security) as channel:
         while time.monotonic() < deadline:
             reason = exited()
             if reason:

@@ -22,14 +22,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(address: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None):
+def wait_healthy(address: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None,
+                 security=None):
     """Polls the gRPC health service until SERVING; fails early if the process exits."""
     def exited():
         if proc is not None and proc.poll() is not None:
             return f"process exited with {proc.returncode}"
         return None
 
-    if not wait_serving(address, timeout_s, exited):
+    if not wait_serving(address, timeout_s, exited, security):
         raise TimeoutError(f"{address} not healthy within {timeout_s} s")
 
 
@@ -76,7 +77,8 @@ class ServerProcess:
 
 def start_ps(tmp_path: Path, tables_path: Path, *, shard: int = 0, num_shards: int = 1,
              metrics: bool = False, extra: list[str] = (), env: dict | None = None,
-             wait: bool = True, port: int | None = None) -> ServerProcess:
+             wait: bool = True, port: int | None = None, security=None) -> ServerProcess:
+    """``security`` (a SecurityConfig) is how the readiness probe reaches a TLS server."""
     port = port or free_port()
     metrics_port = free_port() if metrics else None
     log_path = tmp_path / f"ps-{shard}-{port}.log"
@@ -89,7 +91,7 @@ def start_ps(tmp_path: Path, tables_path: Path, *, shard: int = 0, num_shards: i
     server = ServerProcess(proc, f"127.0.0.1:{port}", log_path, metrics_port, args)
     if wait:
         try:
-            wait_healthy(server.address, proc=proc)
+            wait_healthy(server.address, proc=proc, security=security)
         except Exception:
             server.stop()
             sys.stderr.write(server.log())

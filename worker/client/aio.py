@@ -22,6 +22,8 @@ from services.errors import PSError
 from services.pb import parameter_server_pb2 as pb
 from services.pb import parameter_server_pb2_grpc as pb_grpc
 from services.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry
+from services.security import SecurityConfig
+from services.security import channel as secure_channel
 from services.tensors import from_tensor, to_tensor
 from worker.client.routing import (
     assign_tables,
@@ -39,6 +41,7 @@ _log = logging.getLogger(__name__)
 _SERVICE = "/monolith_ps.v1.ParameterServer/"
 _GIB = 1 << 30
 SYNC_TIMEOUT_S = 600.0
+TIMEOUT_S = 30.0  # deadline of every call but a synchronous step's
 
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_send_message_length", _GIB),
@@ -47,23 +50,28 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 )
+_SIZE_OPTIONS = ("grpc.max_send_message_length", "grpc.max_receive_message_length")
 
 
 class AsyncPSClient:
     """Pull/push batches from/to the PS shards at ``addresses`` (shard i at ``addresses[i]``).
 
     Bound to the event loop it is created on. ``channel_options`` replaces
-    ``DEFAULT_CHANNEL_OPTIONS`` (1 GiB messages, short reconnect backoff).
+    ``DEFAULT_CHANNEL_OPTIONS`` (1 GiB messages, short reconnect backoff);
+    ``max_message_bytes`` (when given) caps requests and replies instead of 1 GiB.
+    ``security``: TLS and bearer token of every channel (None: plaintext).
     """
 
     def __init__(
         self,
         addresses: Sequence[str],
         *,
-        timeout_s: float = 30.0,
+        timeout_s: float = TIMEOUT_S,
         retry: RetryPolicy = DEFAULT_RETRY,
         channel_options: Sequence | None = None,
         sync_timeout_s: float = SYNC_TIMEOUT_S,
+        security: SecurityConfig | None = None,
+        max_message_bytes: int | None = None,
     ):
         if isinstance(addresses, str) or not addresses:
             raise ValueError(f"addresses must be a non-empty list of host:port, got {addresses!r}")
@@ -74,7 +82,12 @@ class AsyncPSClient:
         self._sync_timeout_s = float(sync_timeout_s)
         self._retry = retry
         options = list(DEFAULT_CHANNEL_OPTIONS if channel_options is None else channel_options)
-        self._channels = [grpc.aio.insecure_channel(a, options=options) for a in self._addresses]
+        if max_message_bytes is not None:
+            if max_message_bytes < 1:
+                raise ValueError(f"max_message_bytes must be >= 1, got {max_message_bytes}")
+            options = [o for o in options if o[0] not in _SIZE_OPTIONS]
+            options += [(name, int(max_message_bytes)) for name in _SIZE_OPTIONS]
+        self._channels = [secure_channel(a, security, options) for a in self._addresses]
         self._rpcs = []
         for channel in self._channels:
             stub = pb_grpc.ParameterServerStub(channel)

@@ -17,7 +17,8 @@ import numpy as np
 
 from services.pb import parameter_server_pb2 as pb
 from services.retry import DEFAULT_RETRY, RetryPolicy
-from worker.client.aio import SYNC_TIMEOUT_S, AsyncPSClient
+from services.security import SecurityConfig
+from worker.client.aio import SYNC_TIMEOUT_S, TIMEOUT_S, AsyncPSClient
 from worker.client.types import PushStats, RowsView
 
 if TYPE_CHECKING:
@@ -36,10 +37,12 @@ class PSClient:
         self,
         addresses: Sequence[str],
         *,
-        timeout_s: float = 30.0,
+        timeout_s: float = TIMEOUT_S,
         retry: RetryPolicy = DEFAULT_RETRY,
         channel_options: Sequence | None = None,
         sync_timeout_s: float = SYNC_TIMEOUT_S,
+        security: SecurityConfig | None = None,
+        max_message_bytes: int | None = None,
     ):
         self._closed = False
         self._loop = asyncio.new_event_loop()
@@ -50,7 +53,8 @@ class PSClient:
         try:
             self._client = self._run(self._open(
                 addresses, timeout_s=timeout_s, retry=retry, channel_options=channel_options,
-                sync_timeout_s=sync_timeout_s))
+                sync_timeout_s=sync_timeout_s, security=security,
+                max_message_bytes=max_message_bytes))
         except BaseException:
             self._stop_loop()
             raise
