@@ -29,6 +29,10 @@ class DiagnosticsStub:
     """Transport baselines served by every PS process: these methods move bytes
     and do nothing else, so a benchmark can compare Pull/Push against what gRPC
     alone achieves for the same message sizes.
+
+    Errors: INVALID_ARGUMENT when `reply_bytes` is outside 0 .. 2^30;
+    RESOURCE_EXHAUSTED (from gRPC itself) when a message exceeds the server's
+    --max-message-bytes (default 1 GiB) or the client's receive limit.
     """
 
     def __init__(self, channel):
@@ -53,6 +57,10 @@ class DiagnosticsServicer:
     """Transport baselines served by every PS process: these methods move bytes
     and do nothing else, so a benchmark can compare Pull/Push against what gRPC
     alone achieves for the same message sizes.
+
+    Errors: INVALID_ARGUMENT when `reply_bytes` is outside 0 .. 2^30;
+    RESOURCE_EXHAUSTED (from gRPC itself) when a message exceeds the server's
+    --max-message-bytes (default 1 GiB) or the client's receive limit.
     """
 
     def Transfer(self, request, context):
@@ -94,6 +102,10 @@ class Diagnostics:
     """Transport baselines served by every PS process: these methods move bytes
     and do nothing else, so a benchmark can compare Pull/Push against what gRPC
     alone achieves for the same message sizes.
+
+    Errors: INVALID_ARGUMENT when `reply_bytes` is outside 0 .. 2^30;
+    RESOURCE_EXHAUSTED (from gRPC itself) when a message exceeds the server's
+    --max-message-bytes (default 1 GiB) or the client's receive limit.
     """
 
     @staticmethod

@@ -30,11 +30,29 @@ class ParameterServerStub:
     the dense variables placed on it. Ids are routed to shard
     mix64(id) % N by the client (see docs/tensor-encoding.md).
 
-    Errors common to every method: NOT_FOUND for an unknown table or dense
-    variable; INVALID_ARGUMENT for a malformed request (wrong dtype, shape, or
-    length; non-finite gradients; dimension mismatch; request over the size
-    limit), with a message naming the table and the field. A rejected request
-    changes nothing.
+    Units and types: ids are int64; rows, gradients and dense variables are
+    float32 (pulled rows float16 for tables whose pull_dtype is fp16); times
+    are whole seconds since the Unix epoch ("data time": the timestamps the
+    pushes carry, not the server's clock). Tensors are raw little-endian bytes
+    with a row-major shape (tensor.proto).
+
+    Errors common to every method:
+    - NOT_FOUND: an unknown table (the message lists the shard's tables) or
+    an unknown dense variable.
+    - INVALID_ARGUMENT: a malformed request, with a message naming the table
+    or variable and the field, expected vs got: a Tensor whose dtype is
+    unknown or wrong for the field, whose shape has the wrong rank or a
+    negative dimension, or whose data length does not match shape and dtype;
+    the same table or variable twice in one request; more ids than the
+    server's --max-ids-per-table (default 2^24) for one table; malformed
+    protobuf or a table name that is not UTF-8.
+    - RESOURCE_EXHAUSTED (from gRPC itself): a request or reply larger than the
+    server's --max-message-bytes (default 1 GiB) or the client's limit.
+    - INTERNAL: an unexpected server error (logged with its traceback there).
+    - UNAVAILABLE: the PS is not reachable or is shutting down; safe to retry
+    for reads, and for Push only if applying it twice is acceptable.
+    A rejected request changes nothing: every table and variable in it is
+    validated before any state changes.
     """
 
     def __init__(self, channel):
@@ -95,15 +113,35 @@ class ParameterServerServicer:
     the dense variables placed on it. Ids are routed to shard
     mix64(id) % N by the client (see docs/tensor-encoding.md).
 
-    Errors common to every method: NOT_FOUND for an unknown table or dense
-    variable; INVALID_ARGUMENT for a malformed request (wrong dtype, shape, or
-    length; non-finite gradients; dimension mismatch; request over the size
-    limit), with a message naming the table and the field. A rejected request
-    changes nothing.
+    Units and types: ids are int64; rows, gradients and dense variables are
+    float32 (pulled rows float16 for tables whose pull_dtype is fp16); times
+    are whole seconds since the Unix epoch ("data time": the timestamps the
+    pushes carry, not the server's clock). Tensors are raw little-endian bytes
+    with a row-major shape (tensor.proto).
+
+    Errors common to every method:
+    - NOT_FOUND: an unknown table (the message lists the shard's tables) or
+    an unknown dense variable.
+    - INVALID_ARGUMENT: a malformed request, with a message naming the table
+    or variable and the field, expected vs got: a Tensor whose dtype is
+    unknown or wrong for the field, whose shape has the wrong rank or a
+    negative dimension, or whose data length does not match shape and dtype;
+    the same table or variable twice in one request; more ids than the
+    server's --max-ids-per-table (default 2^24) for one table; malformed
+    protobuf or a table name that is not UTF-8.
+    - RESOURCE_EXHAUSTED (from gRPC itself): a request or reply larger than the
+    server's --max-message-bytes (default 1 GiB) or the client's limit.
+    - INTERNAL: an unexpected server error (logged with its traceback there).
+    - UNAVAILABLE: the PS is not reachable or is shutting down; safe to retry
+    for reads, and for Push only if applying it twice is acceptable.
+    A rejected request changes nothing: every table and variable in it is
+    validated before any state changes.
     """
 
     def Pull(self, request, context):
-        """Reads embeddings. Read-only: an id without a row gets a row of zeros.
+        """Reads embeddings. Read-only: an id without a row gets a row of zeros
+        (rows are created by Push, not by Pull).
+        Errors: the common ones only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -113,6 +151,12 @@ class ParameterServerServicer:
         """Applies gradients. Duplicate ids within one table are summed, then
         applied once. All-or-nothing: every table is validated before any row
         changes.
+        Errors: INVALID_ARGUMENT also for gradients that are not float32
+        [n, dim] of the table's dim, contain NaN or Inf, or whose row count
+        differs from the ids'; counts that are not int64 [n] or are negative;
+        timestamp_s < 0, global_step < 0, sync_replicas < 0.
+        FAILED_PRECONDITION and DEADLINE_EXCEEDED for synchronous pushes (see
+        PushRequest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,13 +164,22 @@ class ParameterServerServicer:
 
     def PullDense(self, request, context):
         """Reads dense variables, creating each missing one from its initial value.
+        Errors: NOT_FOUND for a missing variable sent without an initial value;
+        INVALID_ARGUMENT for an initial value that is not float32, contains NaN
+        or Inf, or differs in shape from the existing variable.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def PushDense(self, request, context):
-        """Applies gradients to dense variables with their optimizer.
+        """Applies gradients to dense variables with the PS's dense optimizer.
+        Errors: NOT_FOUND for a variable that does not exist on this PS (PullDense
+        with an initial value creates it);
+        INVALID_ARGUMENT for a gradient that is not float32 of the variable's
+        shape or contains NaN or Inf, or a variable named twice;
+        FAILED_PRECONDITION and DEADLINE_EXCEEDED for synchronous pushes (as in
+        Push).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,6 +187,7 @@ class ParameterServerServicer:
 
     def StealTouchedKeys(self, request, context):
         """Returns every id updated since the last call, and clears the set.
+        Errors: NOT_FOUND (an empty table name is unknown too).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,6 +195,7 @@ class ParameterServerServicer:
 
     def GetTableInfo(self, request, context):
         """Configuration and size of one table, or of every table when `table` is empty.
+        Errors: NOT_FOUND for a non-empty unknown table name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,6 +203,7 @@ class ParameterServerServicer:
 
     def Evict(self, request, context):
         """Drops rows that expired by data time now; returns how many.
+        Errors: NOT_FOUND for a non-empty unknown table name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,6 +212,7 @@ class ParameterServerServicer:
     def InspectRows(self, request, context):
         """Full rows (embedding, optimizer slots, metadata) for inspection and
         verification. Not on the training path.
+        Errors: NOT_FOUND; INVALID_ARGUMENT for ids that are not int64 [n].
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,6 +221,8 @@ class ParameterServerServicer:
     def ExportRows(self, request, context):
         """Every live (not expired) row of one table on this shard, for a serving
         snapshot. Not on the training path; the reply holds the whole shard.
+        Errors: NOT_FOUND; RESOURCE_EXHAUSTED when the shard is over the
+        message size limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -230,11 +289,29 @@ class ParameterServer:
     the dense variables placed on it. Ids are routed to shard
     mix64(id) % N by the client (see docs/tensor-encoding.md).
 
-    Errors common to every method: NOT_FOUND for an unknown table or dense
-    variable; INVALID_ARGUMENT for a malformed request (wrong dtype, shape, or
-    length; non-finite gradients; dimension mismatch; request over the size
-    limit), with a message naming the table and the field. A rejected request
-    changes nothing.
+    Units and types: ids are int64; rows, gradients and dense variables are
+    float32 (pulled rows float16 for tables whose pull_dtype is fp16); times
+    are whole seconds since the Unix epoch ("data time": the timestamps the
+    pushes carry, not the server's clock). Tensors are raw little-endian bytes
+    with a row-major shape (tensor.proto).
+
+    Errors common to every method:
+    - NOT_FOUND: an unknown table (the message lists the shard's tables) or
+    an unknown dense variable.
+    - INVALID_ARGUMENT: a malformed request, with a message naming the table
+    or variable and the field, expected vs got: a Tensor whose dtype is
+    unknown or wrong for the field, whose shape has the wrong rank or a
+    negative dimension, or whose data length does not match shape and dtype;
+    the same table or variable twice in one request; more ids than the
+    server's --max-ids-per-table (default 2^24) for one table; malformed
+    protobuf or a table name that is not UTF-8.
+    - RESOURCE_EXHAUSTED (from gRPC itself): a request or reply larger than the
+    server's --max-message-bytes (default 1 GiB) or the client's limit.
+    - INTERNAL: an unexpected server error (logged with its traceback there).
+    - UNAVAILABLE: the PS is not reachable or is shutting down; safe to retry
+    for reads, and for Push only if applying it twice is acceptable.
+    A rejected request changes nothing: every table and variable in it is
+    validated before any state changes.
     """
 
     @staticmethod
