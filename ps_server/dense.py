@@ -49,6 +49,33 @@ class _Variable:
                                  self.updates)
         return self.updates
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of the value and every optimizer slot, by name (the caller holds ``lock``)."""
+        arrays = {"value": self.row.reshape(self.shape).copy()}
+        if self.shampoo is not None:
+            for key, slot in self.shampoo._slots.get("value", {}).items():
+                arrays[f"shampoo.{key}"] = np.array(slot, dtype=np.float32)
+        else:
+            arrays["slots"] = self.slots.copy()
+        return arrays
+
+    def set_state(self, arrays: dict[str, np.ndarray], updates: int) -> None:
+        """Replaces value, slots and update count with a checkpoint's (caller holds ``lock``)."""
+        self.row[...] = arrays["value"].reshape(1, self.size)
+        if self.shampoo is not None:
+            slots = {k.removeprefix("shampoo."): np.array(v, dtype=np.float32)
+                     for k, v in arrays.items() if k.startswith("shampoo.")}
+            for key in [k for k in slots if k.startswith("o") and slots[k].ndim == 0]:
+                slots[key] = float(slots[key])
+            if slots:
+                self.shampoo._slots["value"] = slots
+        else:
+            if arrays["slots"].shape != self.slots.shape:
+                raise ValueError(f"slots of shape {arrays['slots'].shape}, the optimizer "
+                                 f"keeps {self.slots.shape}")
+            self.slots[...] = arrays["slots"]
+        self.updates = int(updates)
+
 
 class DenseStore:
     """Dense variables by name; thread-safe (one lock per variable, one for the registry)."""
@@ -96,6 +123,26 @@ class DenseStore:
                                   f"got {got}")
         if not all_finite(value):
             raise InvalidArgument(f"dense variable {name!r}: initial_value contains NaN or Inf")
+
+    def snapshot(self) -> list[tuple[str, int, dict[str, np.ndarray]]]:
+        """(name, update count, copies of value and optimizer slots) of every variable."""
+        with self._lock:
+            variables = sorted(self._vars.items())
+        out = []
+        for name, var in variables:
+            with var.lock:
+                out.append((name, var.updates, var.state()))
+        return out
+
+    def load(self, name: str, updates: int, arrays: dict[str, np.ndarray]) -> None:
+        """Creates or overwrites ``name`` from a checkpoint's arrays (see ``snapshot``)."""
+        value = np.ascontiguousarray(arrays["value"], dtype=np.float32)
+        with self._lock:
+            var = self._vars.get(name)
+            if var is None or var.shape != value.shape:
+                var = self._vars[name] = _Variable(value, self.optimizer)
+        with var.lock:
+            var.set_state(arrays, updates)
 
     def update_count(self, name: str) -> int:
         """How many updates were applied to the variable (NotFound if absent)."""
