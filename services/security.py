@@ -119,6 +119,9 @@ class SecurityConfig:
         if role is Role.BOTH and self.server_tls != self.client_tls:
             raise ValueError("servers and clients must agree on TLS: give --tls-cert/--tls-key "
                              "together with --tls-ca")
+        if role is Role.BOTH and self.require_client_cert and self.client_cert_path is None:
+            raise ValueError("mutual TLS needs a client certificate for the clients: give "
+                             "--tls-client-cert and --tls-client-key")
 
 
 def _check_token(token: str) -> None:

@@ -19,8 +19,29 @@ from pathlib import Path
 
 from discovery.cli import add_discovery_args, discovery_config
 from services.files import write_text_atomic
+from services.security import add_security_args, security_config
 
 log = logging.getLogger("worker")
+
+
+def _add_client_args(parser: argparse.ArgumentParser) -> None:
+    """How this process calls the PS: deadline, message size, TLS and token."""
+    from worker.client.aio import MAX_MESSAGE_BYTES, TIMEOUT_S
+
+    parser.add_argument("--rpc-timeout-s", type=float, default=TIMEOUT_S,
+                        help="deadline of each PS call (default %(default)s; synchronous "
+                             "steps wait up to the config's sync_timeout_s)")
+    parser.add_argument("--max-message-bytes", type=int, default=MAX_MESSAGE_BYTES,
+                        help="largest request or reply to a PS (default %(default)s)")
+    add_security_args(parser, "client")
+
+
+def _client(args, addresses):
+    """The PSClient the flags describe."""
+    from worker.client import PSClient
+
+    return PSClient(addresses, timeout_s=args.rpc_timeout_s, security=args.security,
+                    max_message_bytes=args.max_message_bytes)
 
 
 def parse_args(argv=None, environ=os.environ):
@@ -38,7 +59,10 @@ def parse_args(argv=None, environ=os.environ):
                        help="how long to wait for the PS and, on the chief, for other workers")
     train.add_argument("--log-level", default="INFO")
     train.add_argument("--metrics-port", type=int, help="Prometheus scrape port (default: none)")
+    train.add_argument("--metrics-host", default="127.0.0.1",
+                       help="address of the metrics endpoint (default %(default)s)")
     add_discovery_args(train)
+    _add_client_args(train)
     export = sub.add_parser("export", help="write a serving snapshot from a running cluster")
     export.add_argument("--model-dir", required=True, type=Path)
     export.add_argument("--config", type=Path)
@@ -47,6 +71,7 @@ def parse_args(argv=None, environ=os.environ):
     export.add_argument("--wait-timeout-s", type=float, default=60.0)
     export.add_argument("--log-level", default="INFO")
     add_discovery_args(export)
+    _add_client_args(export)
     evaluate = sub.add_parser("evaluate", help="AUC, logloss and calibration of a running cluster")
     evaluate.add_argument("--model-dir", required=True, type=Path)
     evaluate.add_argument("--config", type=Path)
@@ -54,12 +79,21 @@ def parse_args(argv=None, environ=os.environ):
     evaluate.add_argument("--wait-timeout-s", type=float, default=60.0)
     evaluate.add_argument("--log-level", default="INFO")
     add_discovery_args(evaluate)
+    _add_client_args(evaluate)
     predict = sub.add_parser("predict", help="score the eval split from an export")
     predict.add_argument("--export", required=True, type=Path)
     predict.add_argument("--out", required=True, type=Path, help="scores file (.npy)")
     predict.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     args.index = getattr(args, "index", 0)
+    try:  # predict reaches no PS: it takes no security flags
+        args.security = security_config(args, environ) if hasattr(args, "security_role") else None
+    except ValueError as exc:
+        p.error(str(exc))
+    if getattr(args, "rpc_timeout_s", 1.0) <= 0:
+        p.error(f"--rpc-timeout-s must be > 0, got {args.rpc_timeout_s}")
+    if getattr(args, "max_message_bytes", 1) < 1:
+        p.error(f"--max-message-bytes must be >= 1, got {args.max_message_bytes}")
     if args.command != "train":
         if args.command in ("export", "evaluate") and args.discovery is None:
             args.discovery, args.discovery_dir = "file", str(args.model_dir)
@@ -94,7 +128,6 @@ def train(args) -> int:
     from discovery.cluster import wait_for_ps
     from discovery.factory import create_discovery
     from discovery.net import concat_ip_and_port, get_local_ip
-    from worker.client import PSClient
     from worker.config import TrainConfig
     from worker.model import FrequencyBaseline, bayes_optimal_auc
     from worker.train import Trainer, evaluate
@@ -122,9 +155,9 @@ def train(args) -> int:
 
             registry = CollectorRegistry()
             metrics = WorkerMetrics(registry, args.index)
-            serve_metrics(registry, args.metrics_port)
+            serve_metrics(registry, args.metrics_port, args.metrics_host)
         try:
-            with PSClient(addresses) as client:
+            with _client(args, addresses) as client:
                 trainer = Trainer(config, client, args.index, args.num_workers, args.model_dir,
                                   metrics)
                 signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
@@ -179,7 +212,6 @@ def _ps_addresses(args) -> list[str]:
 
 
 def export(args) -> int:
-    from worker.client import PSClient
     from worker.config import TrainConfig
     from worker.export import export_snapshot
     from worker.model import CTRModel
@@ -187,7 +219,7 @@ def export(args) -> int:
     config = TrainConfig.load(args.config)
     out = args.out or args.model_dir / "export"
     names = list(CTRModel(config.model_config()).param_shapes())
-    with PSClient(_ps_addresses(args)) as client:
+    with _client(args, _ps_addresses(args)) as client:
         counts = export_snapshot(client, config, names, out)
     print(f"exported {sum(counts.values())} rows of {len(counts)} tables and "
           f"{len(names)} dense variables to {out}")
@@ -195,7 +227,6 @@ def export(args) -> int:
 
 
 def evaluate_cluster(args) -> int:
-    from worker.client import PSClient
     from worker.config import TrainConfig
     from worker.data import SyntheticStream
     from worker.model import CTRModel
@@ -203,7 +234,7 @@ def evaluate_cluster(args) -> int:
 
     config = TrainConfig.load(args.config)
     model = CTRModel(config.model_config())
-    with PSClient(_ps_addresses(args)) as client:
+    with _client(args, _ps_addresses(args)) as client:
         result = evaluate(config, client, model, SyntheticStream(config.data),
                           list(model.param_shapes()))
     print(json.dumps({"eval_auc": result.auc, "eval_logloss": result.logloss,

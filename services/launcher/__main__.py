@@ -9,6 +9,7 @@ from pathlib import Path
 
 from discovery.cli import add_discovery_args, discovery_argv, discovery_config
 from services.launcher.config import LocalClusterConfig
+from services.security import add_security_args, security_config
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--worker-module", default=LocalClusterConfig.worker_module,
                        help="python module run for each worker (python -m MODULE train ...)")
     add_discovery_args(local)
+    add_security_args(local, "both")
     return parser
 
 
@@ -60,12 +62,14 @@ def parse_args(argv: list[str] | None = None) -> LocalClusterConfig:
     namespace = parser.parse_args(argv)
     try:
         discovery_config(namespace)
+        security = security_config(namespace)
     except ValueError as exc:
         parser.error(str(exc))
     flags = tuple(discovery_argv(namespace))
     args = {k: v for k, v in vars(namespace).items()
             if k in LocalClusterConfig.__dataclass_fields__}
     args["discovery_argv"] = flags
+    args["security"] = security
     try:
         return LocalClusterConfig(**args)
     except ValueError as exc:

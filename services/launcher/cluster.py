@@ -30,6 +30,7 @@ from services.launcher.progress import ProgressBar
 from services.launcher.records import ProgressReader, TrainingResult, total_steps
 from services.launcher.summary import RunFacts, format_logs, format_summary, write_plot
 from services.launcher.supervisor import Child, Supervisor
+from services.security import SecurityConfig, security_argv, sync_channel
 
 IMPORT_ROOT = Path(__file__).resolve().parents[2]
 _ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -113,7 +114,8 @@ class LocalCluster:
         cfg = self.config
         port = cfg.base_port + index if cfg.base_port is not None else _free_port()
         argv = [sys.executable, "-m", cfg.ps_module, "--tables", str(cfg.tables_file),
-                *self._discovery_argv(), "--num-shards", str(cfg.num_ps)]
+                *self._discovery_argv(), "--num-shards", str(cfg.num_ps),
+                *security_argv(cfg.security, "server")]
         if cfg.metrics_base_port is not None:
             argv += ["--metrics-port", str(cfg.metrics_base_port + index)]
         env = self._env("ps", index, MLP_PORT=str(port))
@@ -124,7 +126,7 @@ class LocalCluster:
         argv = [sys.executable, "-m", cfg.worker_module, "train",
                 "--model-dir", str(cfg.model_dir), "--config", str(cfg.train_config_file),
                 "--num-ps", str(cfg.num_ps), "--num-workers", str(cfg.num_workers),
-                *self._discovery_argv()]
+                *self._discovery_argv(), *security_argv(cfg.security, "client")]
         env = self._env("worker", index, **dict.fromkeys(_ONE_THREAD, "1"))
         return self._start("worker", index, argv, env)
 
@@ -167,7 +169,8 @@ class LocalCluster:
                     raise ClusterError("\n".join(_exit_message(p, " before serving")
                                                  for p in gone))
                 for index, addr in discovery.query("ps").items():
-                    if index < len(ps) and ready.get(index) != addr and _serving(channels, addr):
+                    if index < len(ps) and ready.get(index) != addr and _serving(
+                            channels, addr, self.config.security):
                         ready[index] = addr
                 if len(ready) == len(ps):
                     break
@@ -239,10 +242,11 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def _serving(channels: dict[str, grpc.Channel], addr: str) -> bool:
+def _serving(channels: dict[str, grpc.Channel], addr: str,
+             security: SecurityConfig | None = None) -> bool:
     channel = channels.get(addr)
     if channel is None:
-        channel = channels[addr] = grpc.insecure_channel(addr, options=_CHANNEL_OPTIONS)
+        channel = channels[addr] = sync_channel(addr, security, _CHANNEL_OPTIONS)
     return is_serving(channel, _HEALTH_TIMEOUT_S)
 
 

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.security import SecurityConfig
+
 _MODULE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
 
 
@@ -24,6 +26,7 @@ class LocalClusterConfig:
     ``discovery_argv``: discovery flags handed to every process (empty: file
     discovery under ``model_dir``).
     ``timeout_s``: wall-clock limit of the whole run (None: none).
+    ``security``: TLS and token of the PS (server side) and workers (client side).
     """
 
     num_ps: int
@@ -40,6 +43,7 @@ class LocalClusterConfig:
     ps_module: str = "ps_server"
     worker_module: str = "worker"
     discovery_argv: tuple[str, ...] = ()
+    security: SecurityConfig | None = None
 
     def __post_init__(self):
         for name in ("num_ps", "num_workers"):

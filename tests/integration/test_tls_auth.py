@@ -174,3 +174,53 @@ def test_mutual_tls_with_a_client_certificate_and_the_env_token(setup, mtls_ps):
     without_token = SecurityConfig(ca_path=certs.ca, client_cert_path=certs.client.cert,
                                    client_key_path=certs.client.key)
     assert _code(mtls_ps.address, without_token)[0] == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_local_cluster_trains_over_tls_with_a_token(setup, tmp_path):
+    """``ps-cluster local`` hands the flags on: PS serve TLS and want the token, the worker
+    sends it, and the launcher's own readiness probe reaches the PS over TLS."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from services.launcher.modeldir import reference_config_path
+    from tests.procs import ROOT
+
+    _, certs, token_file, _ = setup
+    config = json.loads(reference_config_path().read_text())
+    config["data"].update(num_examples=20_000, num_eval_examples=2_000)
+    config["train"].update(steps=10, log_every=5, eval_every=1000)
+    config_path = tmp_path / "train.json"
+    config_path.write_text(json.dumps(config))
+    model_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "services.launcher", "local", "--num-ps", "1",
+            "--num-workers", "1", "--model-dir", str(model_dir), "--config", str(config_path),
+            "--tls-cert", str(certs.server.cert), "--tls-key", str(certs.server.key),
+            "--tls-ca", str(certs.ca), "--auth-token-file", str(token_file),
+            "--timeout-s", "240"]
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        manifest = model_dir / "cluster.json"
+        children = json.loads(manifest.read_text())["processes"] if manifest.exists() else []
+        for child in children:
+            try:
+                os.kill(child["pid"], signal.SIGKILL)  # only left over when the launcher died
+            except ProcessLookupError:
+                pass
+    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
+                     for p in sorted((model_dir / "logs").glob("*.log")))
+    assert proc.returncode == 0, f"{err}\n{logs}"
+    result = json.loads((model_dir / "result.json").read_text())
+    assert result["steps"] == 10
+    argv_of = {c["role"]: c["argv"] for c in children}
+    assert {"--tls-cert", "--tls-key", "--auth-token-file"} <= set(argv_of["ps"])
+    assert {"--tls-ca", "--auth-token-file"} <= set(argv_of["worker"])
+    assert TOKEN not in json.dumps(children)  # the token never goes on a command line

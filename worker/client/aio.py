@@ -39,13 +39,13 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 _SERVICE = "/monolith_ps.v1.ParameterServer/"
-_GIB = 1 << 30
+MAX_MESSAGE_BYTES = 1 << 30  # matches ps-server's --max-message-bytes default
 SYNC_TIMEOUT_S = 600.0
 TIMEOUT_S = 30.0  # deadline of every call but a synchronous step's
 
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.max_send_message_length", _GIB),
-    ("grpc.max_receive_message_length", _GIB),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     # A restarted PS is found again within seconds, not gRPC's default two minutes.
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
