@@ -224,3 +224,26 @@ def test_local_cluster_trains_over_tls_with_a_token(setup, tmp_path):
     assert {"--tls-cert", "--tls-key", "--auth-token-file"} <= set(argv_of["ps"])
     assert {"--tls-ca", "--auth-token-file"} <= set(argv_of["worker"])
     assert TOKEN not in json.dumps(children)  # the token never goes on a command line
+
+
+def test_benchmark_attaches_to_a_tls_ps_with_the_token(setup, token_ps, tmp_path):
+    """``ps-benchmark run --ps`` reaches the PS from its client processes over TLS with the
+    token, the Transfer baseline too; the JSON records the TLS files, not the token."""
+    import subprocess
+    import sys
+
+    from tests.procs import ROOT
+
+    _, certs, token_file, _ = setup
+    out = tmp_path / "run.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.benchmark", "run", "--ps", token_ps.address,
+         "--seconds", "0.4", "--batch-size", "256", "--vocab", "10000", "--tables", "1",
+         "--baselines", "transfer", "--json", str(out),
+         "--tls-ca", str(certs.ca), "--auth-token-file", str(token_file)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert all(op["rows_per_s"] > 0 for op in doc["operations"].values())
+    assert doc["config"]["security"]["ca_path"] == str(certs.ca.resolve())
+    assert TOKEN not in out.read_text()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from ps_server.config import PullDType
 from services.pb import tensor_pb2
+from services.security import SecurityConfig
 from worker.benchmark.types import BenchmarkError, TableSpec
 from worker.client import PSClient, PSClientError
 
 
-def discover_tables(addresses: tuple[str, ...], count: int) -> tuple[TableSpec, ...]:
+def discover_tables(addresses: tuple[str, ...], count: int,
+                    security: SecurityConfig | None = None) -> tuple[TableSpec, ...]:
     """The first ``count`` tables (by name) hosted by the PS at ``addresses``."""
     try:
-        with PSClient(list(addresses), timeout_s=10.0) as client:
+        with PSClient(list(addresses), timeout_s=10.0, security=security) as client:
             infos = client.table_info()
     except PSClientError as exc:
         raise BenchmarkError(f"cannot read the tables of {exc.peer}: {exc.code.name}: "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ps_server.config import OptimizerKind, PullDType
+from services.security import add_security_args, security_config
 from worker.benchmark.config import (
     BASELINES,
     Backend,
@@ -103,6 +104,8 @@ def _add_run_flags(p: argparse.ArgumentParser, attach: bool, baselines: tuple[Ba
                         f"(default {','.join(b.value for b in baselines)})")
     p.add_argument("--json", dest="json_path", help="write every figure to this JSON file")
     p.add_argument("--plot", dest="plot_path", help="draw a PNG chart to this file")
+    if attach:
+        add_security_args(p, "client")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--wait-s", type=float, default=3600.0,
                         help="how long a non-chief worker waits for --out")
     _add_workload(select, MeasureSettings.workload.batch_size)
+    add_security_args(select, "client")
     select.add_argument("--delay-ms", type=_delay, action="append", default=[],
                         help=argparse.SUPPRESS)
     return p
@@ -165,7 +169,7 @@ def run_config(args) -> RunConfig:
                                  "processes this benchmark starts; it cannot go with --ps")
     return RunConfig(workload=_workload(args), local=None if ps else _local(args), ps=ps,
                      clients=args.clients, in_flight=args.in_flight, seconds=args.seconds,
-                     baselines=args.baselines)
+                     baselines=args.baselines, security=security_config(args))
 
 
 def sweep_config(args) -> SweepConfig:
@@ -186,5 +190,5 @@ def select_configs(args) -> tuple[BenchmarkConfig, MeasureSettings]:
                              benchmark_secs=args.benchmark_secs,
                              ps_str_overridden=args.ps_str_overridden)
     settings = MeasureSettings(workload=_workload(args), in_flight=args.in_flight,
-                               delays_s=tuple(args.delay_ms))
+                               delays_s=tuple(args.delay_ms), security=security_config(args))
     return config, settings

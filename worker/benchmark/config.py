@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from ps_server.config import OptimizerKind, PullDType
+from services.security import SecurityConfig
 
 
 class Backend(enum.Enum):
@@ -130,7 +131,8 @@ class LocalPS:
 class RunConfig:
     """One ``run``: either ``local`` PS processes to start or ``ps`` addresses to attach to
     (shard i at ``ps[i]``), driven by ``clients`` processes with ``in_flight`` requests
-    each for ``seconds`` in all, split evenly over the PS's and ``baselines``' operations."""
+    each for ``seconds`` in all, split evenly over the PS's and ``baselines``' operations.
+    ``security``: TLS and token of the attached PS (the started ones serve plaintext)."""
 
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     local: LocalPS | None = field(default_factory=LocalPS)
@@ -139,9 +141,12 @@ class RunConfig:
     in_flight: int = 2
     seconds: float = 40.0
     baselines: tuple[Backend, ...] = BASELINES
+    security: SecurityConfig | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "ps", tuple(self.ps))
+        _require(self.security is None or bool(self.ps), "security", "TLS/token flags",
+                 "apply to attached PS only: give --ps")
         object.__setattr__(self, "baselines", tuple(self.baselines))
         _require(isinstance(self.workload, WorkloadConfig), "workload", self.workload,
                  "must be a WorkloadConfig")

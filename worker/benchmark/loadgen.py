@@ -44,7 +44,8 @@ class Session:
         self.ids = [dict(zip(names, batch)) for batch in self.pool.ids]
         self.grads = dict(zip(names, self.pool.grads))
         self.rows_per_request = spec.workload.batch_size * len(names)
-        self.client = AsyncPSClient(list(target.addresses), timeout_s=120.0)
+        self.client = AsyncPSClient(list(target.addresses), timeout_s=120.0,
+                                    security=target.security)
         # request ids are distinct by construction: the client skips its dedup pass
         self.transfer = None
         self.redis = None
@@ -55,7 +56,7 @@ class Session:
             await self.client.push(ids, self.grads)
         for ids in self.ids:
             await self.client.pull(ids)
-        self.transfer = TransferClient(self.target.addresses)
+        self.transfer = TransferClient(self.target.addresses, security=self.target.security)
         for direction in (Direction.PULL, Direction.PUSH):
             plan = exchanges(self.target, self.pool.ids, self.pool.grads, direction)
             moved = self.transfer.prepare(direction, plan)

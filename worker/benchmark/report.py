@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from services.files import write_bytes_atomic as write_atomic
 from worker.benchmark.config import BASELINES, RunConfig
@@ -15,9 +15,14 @@ SCHEMA_VERSION = 1
 
 
 def plain(value):
-    """Dataclasses, enums and tuples as JSON-ready dicts, strings and lists."""
+    """Dataclasses, enums, paths and tuples as JSON-ready dicts, strings and lists.
+
+    Fields hidden from repr (secrets such as an auth token) are left out.
+    """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    if isinstance(value, PurePath):
+        return str(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dict):

@@ -79,12 +79,12 @@ def run_benchmark(config: RunConfig, progress: Progress | None = None) -> RunRes
             tables = local_tables(config.local)
         else:
             addresses = config.ps
-            tables = discover_tables(addresses, config.workload.tables)
+            tables = discover_tables(addresses, config.workload.tables, config.security)
         redis = None
         if Backend.REDIS in config.baselines:
             redis = start_redis(tmp)
             stack.callback(redis.stop)
-        target = Target(addresses, tables)
+        target = Target(addresses, tables, security=config.security)
         pool = ClientPool([ClientSpec(i, (target,), config.workload, config.in_flight,
                                       None if redis is None else redis.address)
                            for i in range(config.clients)])

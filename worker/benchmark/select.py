@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.files import write_bytes_atomic as write_atomic
+from services.security import SecurityConfig
 from worker.benchmark.attach import discover_tables
 from worker.benchmark.config import (
     Backend,
@@ -104,11 +105,12 @@ def select_top(ps_list: tuple[str, ...], throughputs: list[float], count: int) -
 @dataclass(frozen=True)
 class MeasureSettings:
     """How each PS is measured: the requests, requests in flight, and planted per-address
-    delays ((address, seconds), ...) that only tests use."""
+    delays ((address, seconds), ...) that only tests use; TLS and token of the PS."""
 
     workload: WorkloadConfig = WorkloadConfig(batch_size=16384)
     in_flight: int = 2
     delays_s: tuple[tuple[str, float], ...] = ()
+    security: SecurityConfig | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "delays_s", tuple(tuple(d) for d in self.delays_s))
@@ -128,7 +130,8 @@ def measure_throughputs(ps_list: tuple[str, ...], seconds: float, settings: Meas
     """Rows/s of training steps against each PS alone, one PS after another."""
     delays = dict(settings.delays_s)
     targets = tuple(
-        Target((a,), discover_tables((a,), settings.workload.tables), delays.get(a, 0.0))
+        Target((a,), discover_tables((a,), settings.workload.tables, settings.security),
+               delays.get(a, 0.0), settings.security)
         for a in ps_list)
     pool = ClientPool([ClientSpec(0, targets, settings.workload, settings.in_flight)])
     step = Operation(Backend.PS, Direction.STEP)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import grpc
 import numpy as np
 
 from services import wire
 from services.pb import diagnostics_pb2 as dpb
 from services.pb import parameter_server_pb2 as pb
+from services.security import SecurityConfig, channel
 from worker.benchmark.config import Direction
 from worker.benchmark.types import Target
 from worker.client import DEFAULT_CHANNEL_OPTIONS
@@ -110,10 +110,10 @@ def transfer_request(exchange: Exchange) -> dpb.TransferRequest:
 class TransferClient:
     """Transfer and TransferProto calls to the PS of a target, with prepared requests."""
 
-    def __init__(self, addresses: tuple[str, ...], timeout_s: float = 120.0):
+    def __init__(self, addresses: tuple[str, ...], timeout_s: float = 120.0,
+                 security: SecurityConfig | None = None):
         self._timeout_s = timeout_s
-        self._channels = [grpc.aio.insecure_channel(a, options=list(DEFAULT_CHANNEL_OPTIONS))
-                          for a in addresses]
+        self._channels = [channel(a, security, DEFAULT_CHANNEL_OPTIONS) for a in addresses]
         self._raw = [c.unary_unary(_SERVICE + "Transfer") for c in self._channels]
         self._proto = [c.unary_unary(
             _SERVICE + "TransferProto",

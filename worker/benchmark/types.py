@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ps_server.config import PullDType
+from services.security import SecurityConfig
 from worker.benchmark.config import Operation, WorkloadConfig
 
 
@@ -31,11 +32,13 @@ class TableSpec:
 @dataclass(frozen=True)
 class Target:
     """PS shards measured together (shard i at ``addresses[i]``) and the tables a request
-    carries. ``delay_s`` is added to every request: planted slowness for tests."""
+    carries. ``delay_s`` is added to every request: planted slowness for tests.
+    ``security``: TLS and token of the connections (None: plaintext)."""
 
     addresses: tuple[str, ...]
     tables: tuple[TableSpec, ...]
     delay_s: float = 0.0
+    security: SecurityConfig | None = None
 
 
 @dataclass(frozen=True)
