@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None, environ=os.environ) -> ServerConfi
                    help="seconds in-flight RPCs get to finish on SIGTERM")
     p.add_argument("--max-message-bytes", type=int, default=ServerConfig.max_message_bytes)
     p.add_argument("--max-ids-per-table", type=int, default=ServerConfig.max_ids_per_table)
+    p.add_argument("--model-dir", default=None,
+                   help="restore this shard from the newest whole checkpoint in DIR on start "
+                        "(checkpoints are written here when the controller saves)")
     p.add_argument("--log-level", default="INFO")
     add_discovery_args(p)
     add_security_args(p, "server")
@@ -73,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"ps-server: {exc}", file=sys.stderr)
             return 1
-        await server.start()
+        from services.checkpoints import CheckpointError
+
+        try:
+            await server.start()
+        except (CheckpointError, OSError) as exc:
+            print(f"ps-server: {exc}", file=sys.stderr)
+            await server.stop(0)
+            return 1
         await wait_for_stop_signal()
         await server.stop()
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -13,7 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from discovery.factory import create_discovery
 from discovery.net import concat_ip_and_port, get_local_ip
-from ps_server import diagnostics
+from ps_server import checkpoint_service, diagnostics
+from ps_server.checkpoint import ShardSaver, restore_latest
 from ps_server.config import TablesConfig
 from ps_server.dense import DenseStore
 from ps_server.metrics import TableMetrics, TableSizeCollector
@@ -22,6 +24,7 @@ from ps_server.service import SERVICE_NAME, ParameterServerService
 from ps_server.table import EmbeddingTable
 from services.interceptor import RpcMetrics, StatusInterceptor
 from services.metrics import metric_prefix, serve_metrics
+from services.pb import checkpoint_pb2_grpc
 from services.security import add_port, server_interceptors
 
 log = logging.getLogger(__name__)
@@ -56,14 +59,27 @@ class PSServer:
             ],
         )
         self.server.add_generic_rpc_handlers([self.service.handler(), diagnostics.handler()])
+        self.saver = ShardSaver(self.tables, self.dense, config.shard, config.num_shards)
+        checkpoint_pb2_grpc.add_ShardCheckpointServicer_to_server(
+            checkpoint_service.ShardCheckpointService(self.saver, self.pool), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            [SERVICE_NAME, diagnostics.SERVICE_NAME,
+            [SERVICE_NAME, diagnostics.SERVICE_NAME, checkpoint_service.SERVICE_NAME,
              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self.server)
         self.port = 0
         self.metrics_server = None
         self.discovery = None
+        self.restored_from = None
+
+    def restore(self):
+        """Loads this shard from the model dir's newest whole checkpoint, if there is one
+        (a fresh PS and a PS restarted after a crash alike: only this shard is touched)."""
+        cfg = self.config
+        if cfg.model_dir:
+            self.restored_from = restore_latest(Path(cfg.model_dir), self.tables, self.dense,
+                                                cfg.shard, cfg.num_shards)
+        return self.restored_from
 
     @property
     def address(self) -> str:
@@ -77,6 +93,7 @@ class PSServer:
 
     async def start(self) -> int:
         cfg = self.config
+        await asyncio.get_running_loop().run_in_executor(self.pool, self.restore)
         self.port = add_port(self.server, f"{cfg.host}:{cfg.port}", cfg.security)
         if self.port == 0:
             raise OSError(f"cannot bind {cfg.host}:{cfg.port}")

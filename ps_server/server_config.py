@@ -26,6 +26,7 @@ class ServerConfig:
     discovery: DiscoveryConfig | None = None
     advertise_addr: str | None = None
     security: SecurityConfig | None = None
+    model_dir: str | None = None
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:

@@ -41,3 +41,9 @@ class Unavailable(PSError):
 
 class ResourceExhausted(PSError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Internal(PSError):
+    """The server failed (e.g. a disk write); the message says what it was doing."""
+
+    code = grpc.StatusCode.INTERNAL

@@ -97,3 +97,31 @@ def start_ps(tmp_path: Path, tables_path: Path, *, shard: int = 0, num_shards: i
             sys.stderr.write(server.log())
             raise
     return server
+
+
+def start_controller(tmp_path: Path, model_dir: Path, *, num_ps: int, num_workers: int,
+                     extra: list[str] = (), port: int | None = None,
+                     wait: bool = True) -> ServerProcess:
+    """A ``ps-controller`` on loopback finding the PS by file discovery under ``model_dir``."""
+    port = port or free_port()
+    log_path = tmp_path / f"controller-{port}.log"
+    args = [sys.executable, "-m", "services.controller", "--host", "127.0.0.1",
+            "--port", str(port), "--model-dir", str(model_dir), "--num-ps", str(num_ps),
+            "--num-workers", str(num_workers), "--discovery", "file",
+            "--discovery-dir", str(model_dir), *extra]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    server = ServerProcess(proc, f"127.0.0.1:{port}", log_path, None, args)
+    if wait:
+        try:
+            wait_healthy(server.address, proc=proc)
+        except Exception:
+            server.stop()
+            sys.stderr.write(server.log())
+            raise
+    return server
+
+
+def cluster_ps_args(model_dir: Path) -> list[str]:
+    """Flags that make a PS restore from and save into ``model_dir`` and register there."""
+    return ["--model-dir", str(model_dir), "--discovery", "file", "--discovery-dir", str(model_dir)]

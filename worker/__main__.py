@@ -36,12 +36,16 @@ def _add_client_args(parser: argparse.ArgumentParser) -> None:
     add_security_args(parser, "client")
 
 
-def _client(args, addresses):
+def _client(args, addresses, **options):
     """The PSClient the flags describe."""
     from worker.client import PSClient
 
     return PSClient(addresses, timeout_s=args.rpc_timeout_s, security=args.security,
-                    max_message_bytes=args.max_message_bytes)
+                    max_message_bytes=args.max_message_bytes, **options)
+
+
+# Training rides out a PS restart (process start plus restore of its shard): about 30 s.
+TRAIN_RETRY = dict(max_attempts=40, initial_backoff_s=0.1, max_backoff_s=1.0, jitter=0.5)
 
 
 def parse_args(argv=None, environ=os.environ):
@@ -59,6 +63,9 @@ def parse_args(argv=None, environ=os.environ):
                        help="how long to wait for the PS and, on the chief, for other workers")
     train.add_argument("--log-level", default="INFO")
     train.add_argument("--metrics-port", type=int, help="Prometheus scrape port (default: none)")
+    train.add_argument("--controller-wait-s", type=float, default=0.0,
+                       help="how long to wait for the controller to register (default: use it "
+                            "if it is already there, else train without one)")
     train.add_argument("--metrics-host", default="127.0.0.1",
                        help="address of the metrics endpoint (default %(default)s)")
     add_discovery_args(train)
@@ -156,10 +163,22 @@ def train(args) -> int:
             registry = CollectorRegistry()
             metrics = WorkerMetrics(registry, args.index)
             serve_metrics(registry, args.metrics_port, args.metrics_host)
+        from services.retry import RetryPolicy
+        from worker.config import TrainMode
+        from worker.controller_link import ControllerLink, find_controller
+
+        controller, start_step = None, 0
+        controller_addr = find_controller(discovery, args.model_dir, args.controller_wait_s)
+        if controller_addr is not None:
+            controller = ControllerLink(controller_addr, args.index,
+                                        config.train.mode is TrainMode.SYNC, args.security)
+            start_step = controller.resume_step()
+            log.info("controller found", extra={"controller": controller_addr,
+                                                 "start_step": start_step})
         try:
-            with _client(args, addresses) as client:
+            with _client(args, addresses, retry=RetryPolicy(**TRAIN_RETRY)) as client:
                 trainer = Trainer(config, client, args.index, args.num_workers, args.model_dir,
-                                  metrics)
+                                  metrics, controller, start_step)
                 signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
                 stats = trainer.run()
                 log.info("trained", extra={"steps": stats.steps, "examples": stats.examples,
@@ -170,6 +189,8 @@ def train(args) -> int:
                 result = evaluate(config, client, trainer.model, trainer.stream,
                                   trainer.param_names)
         finally:
+            if controller is not None:
+                controller.close()
             discovery.deregister("worker", args.index, me)
             if reserved is not None:
                 reserved.close()

@@ -1,49 +1,14 @@
-"""Training-loop hooks from Monolith's session_run_hooks: the tide window.
+"""Training-loop hooks from Monolith's session_run_hooks: tide window, restore-done, delayed start.
 
-A tide window is a UTC time-of-day range in which training may run (it may
-wrap midnight: 22:00-06:00). Outside it the worker stops after its current step.
+Outside the tide window (services.tide) the worker stops after its current step.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
+from services.tide import TideWindow, before, tide_available_now
 
-
-def before(hour1: int, minute1: int, hour2: int, minute2: int) -> bool:
-    """Whether hour1:minute1 is strictly earlier in the day than hour2:minute2."""
-    return (hour1, minute1) < (hour2, minute2)
-
-
-def tide_available_now(start_hour: int, start_minute: int, end_hour: int, end_minute: int,
-                       now: dt.datetime | None = None) -> bool:
-    """Whether the current UTC time lies in [start, end); start > end wraps midnight."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    h, m = now.hour, now.minute
-    if before(start_hour, start_minute, end_hour, end_minute):
-        return not before(h, m, start_hour, start_minute) and before(h, m, end_hour, end_minute)
-    return not before(h, m, start_hour, start_minute) or before(h, m, end_hour, end_minute)
-
-
-@dataclass(frozen=True)
-class TideWindow:
-    start_hour: int
-    start_minute: int
-    end_hour: int
-    end_minute: int
-
-    def __post_init__(self):
-        for name in ("start_hour", "end_hour"):
-            if not 0 <= getattr(self, name) <= 23:
-                raise ValueError(f"tide.{name} must be in 0..23, got {getattr(self, name)}")
-        for name in ("start_minute", "end_minute"):
-            if not 0 <= getattr(self, name) <= 59:
-                raise ValueError(f"tide.{name} must be in 0..59, got {getattr(self, name)}")
-
-    def available(self, now: dt.datetime | None = None) -> bool:
-        return tide_available_now(self.start_hour, self.start_minute, self.end_hour,
-                                  self.end_minute, now)
-
+__all__ = ["TideWindow", "before", "tide_available_now", "mark_restore_done", "wait_for_restore",
+           "wait_until_global_step"]
 
 RESTORE_DONE = "restore.done"
 

@@ -9,6 +9,7 @@ for step s+1 (so no prefetch). End of data on any worker stops all in sync mode.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
 import time
@@ -64,7 +65,7 @@ class Trainer:
     """Trains ``config``'s model as worker ``worker_index`` of ``num_workers`` against ``store``."""
 
     def __init__(self, config: TrainConfig, store, worker_index: int = 0, num_workers: int = 1,
-                 model_dir: Path | None = None, metrics=None):
+                 model_dir: Path | None = None, metrics=None, controller=None, start_step: int = 0):
         self.config = config
         self.store = store
         self.index = worker_index
@@ -77,6 +78,8 @@ class Trainer:
         self.metrics = metrics
         self.slot_names = [s.name for s in self.model.slots]
         self._stop_requested = False
+        self.controller = controller
+        self.start_step = start_step
 
     def request_stop(self) -> None:
         """Ends training after the current step (SIGTERM): pushes drain, progress is written."""
@@ -126,14 +129,18 @@ class Trainer:
     def run(self) -> TrainStats:
         cfg = self.config.train
         self._start()
-        stats = TrainStats()
-        batches = _batches(self.config, self.stream, self.index, self.num_workers)
+        stats = TrainStats(steps=self.start_step,
+                           examples=self.start_step * cfg.batch_size)
+        batches = itertools.islice(_batches(self.config, self.stream, self.index,
+                                            self.num_workers), self.start_step, None)
         start = time.perf_counter()
         if cfg.mode is TrainMode.SYNC:
             self._run_sync(batches, stats)
         else:
             self._run_async(batches, stats)
         stats.elapsed_s = time.perf_counter() - start
+        if self.controller is not None:
+            self.controller.finish(stats.steps)
         self.progress.write(step=stats.steps, examples=stats.examples, loss=stats.last_loss,
                             done=True)
         return stats
@@ -150,6 +157,8 @@ class Trainer:
         stats.steps += 1
         stats.examples += batch.labels.shape[0]
         stats.last_loss = loss
+        if self.controller is not None:
+            self.controller.after_step(stats.steps)
         if self.metrics is not None:
             self.metrics.steps.inc()
             self.metrics.examples.inc(batch.labels.shape[0])
