@@ -167,12 +167,16 @@ def test_compose_cluster_trains_checkpoints_and_stops(engine, tmp_path):
 
         status = json.loads(compose.exec(
             "controller", "ps-ctl", "--model-dir", MODEL_DIR, "status", "--json"))
-        assert status["global_step"] >= STEPS_PER_WORKER
+        # Every worker reported its last step: the global step is the sum of both runs.
+        assert int(status["global_step"]) == 2 * STEPS_PER_WORKER, status
+        assert status.get("finished") is True, status
 
         state_file = compose.exec("controller", "cat", f"{MODEL_DIR}/checkpoint")
         latest = re.search(r'^model_checkpoint_path: "([^"]+)"', state_file, re.M)
         assert latest, state_file
         assert re.fullmatch(r"model\.ckpt-\d+", latest.group(1))
+        assert 0 < int(latest.group(1).rpartition("-")[2]) <= 2 * STEPS_PER_WORKER
+        assert latest.group(1) in status["last_checkpoint"], status
         listing = compose.exec("controller", "ls", f"{MODEL_DIR}/{latest.group(1)}").split()
         assert listing, f"checkpoint dir {latest.group(1)} is empty"
 
