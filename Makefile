@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install proto test demo bench lint clean
+.PHONY: install proto test test-docker demo bench lint clean
 
 install: $(STAMP)
 
@@ -20,6 +20,11 @@ proto: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# docker compose up for real on a private engine (needs root and docker.io, docker-compose,
+# mmdebstrap); images, build cache and volumes stay in ~/.cache/monolith-ps/docker between runs.
+test-docker: $(STAMP)
+	MONOLITH_PS_DOCKER_TEST=1 $(PY) -m pytest $(PYTEST_ARGS) tests/deploy/test_docker_compose.py
 
 DEMO_DIR ?= /tmp/monolith-ps-demo
 
