@@ -49,13 +49,18 @@ class Prometheus:
     def query(self, promql: str) -> list[dict]:
         """Instant query; the result vector as [{"metric": {labels}, "value": [t, "v"]}]."""
         address = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-        with urllib.request.urlopen(address, timeout=10) as reply:
-            body = json.load(reply)
+        try:
+            with urllib.request.urlopen(address, timeout=10) as reply:
+                body = json.load(reply)
+        except urllib.error.HTTPError as exc:  # 400 for a PromQL error, with the reason
+            pytest.fail(f"{promql}: HTTP {exc.code}: {exc.read().decode(errors='replace')}")
         assert body["status"] == "success", body
         return body["data"]["result"]
 
-    def wait_for(self, promql: str, expected: float, timeout_s: float = _WAIT_S) -> list[dict]:
-        """Polls until the query returns one series whose value is ``expected``; returns it.
+    def wait_for(self, promql: str, expected: float | None = None,
+                 timeout_s: float = _WAIT_S) -> list[dict]:
+        """Polls until the query returns one series whose value is ``expected`` (any
+        series at all when ``expected`` is None); returns the answer.
 
         Fails with the last answer if that never happens (scrapes come every second).
         """
@@ -63,6 +68,8 @@ class Prometheus:
         result: list[dict] = []
         while time.monotonic() < deadline:
             result = self.query(promql)
+            if expected is None and result:
+                return result
             if len(result) == 1 and float(result[0]["value"][1]) == expected:
                 return result
             time.sleep(0.5)
@@ -196,3 +203,39 @@ def test_prometheus_scrapes_ps_request_counters_and_table_gauges(ps, prometheus)
     assert len(quantile) == 1 and float(quantile[0]["value"][1]) > 0
 
     assert [t["health"] for t in server.targets()] == ["up"]
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "monolith-ps-dashboard.json"
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every dashboard query, template variables set as Grafana would."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    values = {"prefix": PREFIX, "job": ".*", "instance": ".*", "__rate_interval": "30s"}
+    out = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for name, value in values.items():
+                expr = expr.replace(f"${{{name}}}", value).replace(f"${name}", value)
+            out.append((panel["title"], expr))
+    return out
+
+
+def test_every_dashboard_query_answers_from_a_real_scrape(ps, prometheus):
+    with PSClient([ps.address]) as client:
+        ids = {"user": np.array([1, 2, 3], np.int64), "item": np.array([4, 5], np.int64)}
+        for _ in range(3):
+            client.push(ids, {"user": np.ones((3, 4), np.float32), "item": np.ones((2, 2), np.float32)})
+            client.pull(ids)
+        with pytest.raises(PSClientError):
+            client.pull({"missing": np.array([1], np.int64)})
+    server = prometheus({"monolith-ps": [f"127.0.0.1:{ps.metrics_port}"]})
+    # Rates need two scrapes of the counters.
+    server.wait_for(f'count_over_time({PREFIX}_ps_rpc_total{{method="Push",code="OK"}}[1m]) >= 2')
+    server.wait_for(f'{PREFIX}_ps_table_rows{{table="user"}}', 3)
+    queries = _dashboard_queries()
+    assert len(queries) >= 8
+    for title, expr in queries:
+        # Valid PromQL (a parse error fails the query) and at least one series to plot.
+        assert server.query(expr), f"panel {title!r}: {expr} returned no series"
