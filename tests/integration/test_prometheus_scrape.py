@@ -1,9 +1,10 @@
-"""A real Prometheus server scrapes a running PS; its HTTP API must answer with the PS's metrics.
+"""A real Prometheus server scrapes a running PS and controller; its HTTP API must answer with their metrics.
 
 Prometheus (the Debian package's /usr/bin/prometheus) runs with a temp config
 and data dir on a free loopback port, scraping every second, and is stopped
 by PID. The queries are the ones a dashboard makes: request counters by
-method and status code, table sizes by table, rows pulled and pushed.
+method and status code, table sizes by table, rows pulled and pushed, the
+controller's global step.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
-from tests.procs import free_port, start_ps
+from services.pb import controller_pb2, controller_pb2_grpc
+from tests.procs import free_port, start_controller, start_ps
 from worker import PSClient, PSClientError
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -239,3 +242,47 @@ def test_every_dashboard_query_answers_from_a_real_scrape(ps, prometheus):
     for title, expr in queries:
         # Valid PromQL (a parse error fails the query) and at least one series to plot.
         assert server.query(expr), f"panel {title!r}: {expr} returned no series"
+
+
+@pytest.fixture
+def controller(tmp_path, request):
+    """A ps-controller for 2 workers with its metrics endpoint on; stopped by PID."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    metrics_port = free_port()
+    server = start_controller(tmp_path, model_dir, num_ps=1, num_workers=2,
+                              extra=["--metrics-port", str(metrics_port)])
+    server.metrics_port = metrics_port
+    yield server
+    server.stop()
+    failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
+    if failed:
+        sys.stderr.write(f"\n--- controller log (pid {server.pid}) ---\n{server.log()[-20000:]}")
+
+
+def test_prometheus_scrapes_ps_and_controller_side_by_side(ps, controller, prometheus):
+    with grpc.insecure_channel(controller.address) as channel:
+        stub = controller_pb2_grpc.ControllerStub(channel)
+        stub.ReportStep(controller_pb2.ReportStepRequest(worker_index=0, step=7), timeout=30)
+        reply = stub.ReportStep(controller_pb2.ReportStepRequest(worker_index=1, step=5), timeout=30)
+        with pytest.raises(grpc.RpcError) as bad:
+            stub.ReportStep(controller_pb2.ReportStepRequest(worker_index=9, step=1), timeout=30)
+    assert reply.global_step == 12  # asynchronous training: the sum of the workers' steps
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with PSClient([ps.address]) as client:
+        client.push({"user": np.array([1, 2], np.int64)}, {"user": np.ones((2, 4), np.float32)})
+
+    ps_target = f"127.0.0.1:{ps.metrics_port}"
+    controller_target = f"127.0.0.1:{controller.metrics_port}"
+    server = prometheus({"monolith-ps": [ps_target], "monolith-controller": [controller_target]})
+    server.wait_for('sum(up{job=~"monolith-.*"})', 2)
+
+    step = server.wait_for(f"{PREFIX}_controller_global_step", 12)
+    assert _labels(step[0]) == {"job": "monolith-controller", "instance": controller_target}
+    server.wait_for(f'{PREFIX}_controller_rpc_total{{method="ReportStep",code="OK"}}', 2)
+    server.wait_for(f'{PREFIX}_controller_rpc_total{{method="ReportStep",code="INVALID_ARGUMENT"}}', 1)
+    rows = server.wait_for(f'{PREFIX}_ps_table_rows{{table="user"}}', 2)
+    assert _labels(rows[0])["job"] == "monolith-ps"
+    # Each role's series carry only its own job: no PS metric under the controller's job.
+    assert server.query(f'{{job="monolith-controller",__name__=~"{PREFIX}_ps_.*"}}') == []
+    assert sorted(t["labels"]["job"] for t in server.targets()) == ["monolith-controller", "monolith-ps"]
