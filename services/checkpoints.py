@@ -187,7 +187,11 @@ def commit(model_dir: Path, ckpt: Path, info: pb.CheckpointInfo, retention: Rete
     deletes what ``retention`` no longer keeps. Returns the deleted checkpoint dirs."""
     model_dir = Path(model_dir)
     now = time.time() if now is None else now
-    state = read_state(model_dir) or pb.CheckpointState()
+    state = read_state(model_dir)
+    if state is None:
+        # the first commit starts the keep_checkpoint_every_n_hours clock (TF starts it when
+        # the saver is made), so the run's first checkpoint is not kept forever by default
+        state = pb.CheckpointState(last_preserved_timestamp=now)
     meta = read_meta(model_dir)
     name = _relative(model_dir, ckpt)
     exempt = set(meta.exempt_model_checkpoint_paths)
