@@ -7,19 +7,32 @@
 //        [--timestamp-s S] [--global-step N]
 //   node cli.js --ps ... info [TABLE]
 //
+// TLS and the token take the flags the Python CLIs take: --tls-ca PEM (turns
+// TLS on), --tls-client-cert PEM --tls-client-key PEM (mutual TLS),
+// --tls-server-name NAME, --auth-token-file FILE (default: $MONOLITH_PS_TOKEN).
+//
 // Ids may be numbers or decimal strings (strings keep int64 ids beyond 2^53
 // exact). Exit codes: 0 done, 1 the PS refused or could not be reached (one
 // line on stderr), 2 usage.
 
+const fs = require('fs');
+
 const {PSClient} = require('./client');
 
-const USAGE = 'usage: cli.js --ps HOST:PORT[,...] [--deadline-ms MS] ' +
+const TOKEN_ENV = 'MONOLITH_PS_TOKEN';
+
+const USAGE = 'usage: cli.js --ps HOST:PORT[,...] [--deadline-ms MS] [--tls-ca PEM ' +
+  '[--tls-client-cert PEM --tls-client-key PEM] [--tls-server-name NAME] [--auth-token-file FILE]] ' +
   '(pull IDS_JSON | push PUSH_JSON [--timestamp-s S] [--global-step N] | info [TABLE])';
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  const opts = {ps: null, deadlineMs: 30000, timestampS: 0, globalStep: 0};
+  const opts = {ps: null, deadlineMs: 30000, timestampS: 0, globalStep: 0, security: {}, tokenFile: null};
+  const securityFlags = {
+    '--tls-ca': 'tlsCa', '--tls-client-cert': 'tlsClientCert', '--tls-client-key': 'tlsClientKey',
+    '--tls-server-name': 'tlsServerName',
+  };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -37,6 +50,10 @@ function parseArgs(argv) {
       opts.timestampS = Number(value());
     } else if (arg === '--global-step') {
       opts.globalStep = Number(value());
+    } else if (arg in securityFlags) {
+      opts.security[securityFlags[arg]] = value();
+    } else if (arg === '--auth-token-file') {
+      opts.tokenFile = value();
     } else if (arg === '-h' || arg === '--help') {
       throw new UsageError('');
     } else {
@@ -99,7 +116,15 @@ async function main(argv) {
     throw err;
   }
   const {opts, command, args} = parsed;
-  const client = new PSClient(opts.ps, {deadlineMs: opts.deadlineMs});
+  let client;
+  try {
+    const token = opts.tokenFile ? fs.readFileSync(opts.tokenFile, 'ascii').trim()
+      : process.env[TOKEN_ENV] || null;
+    client = new PSClient(opts.ps, {deadlineMs: opts.deadlineMs, security: {...opts.security, token}});
+  } catch (err) {
+    process.stderr.write(`cli.js: ${err.message}\n`);
+    return 2;
+  }
   try {
     const result = await run(client, command, args, opts);
     process.stdout.write(JSON.stringify(result, (k, v) => (typeof v === 'bigint' ? String(v) : v)));

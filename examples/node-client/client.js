@@ -4,6 +4,7 @@
 // and table info: routes every id to shard mix64(id) % N, sends one RPC per
 // shard carrying every table, and puts the rows back in request order.
 
+const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -63,9 +64,42 @@ function route(ids, numShards) {
   return {shardIds, positions};
 }
 
+/**
+ * Channel credentials as the Python client's SecurityConfig makes them:
+ * plaintext without tlsCa; TLS verifying the server against tlsCa (PEM file),
+ * presenting tlsClientCert/tlsClientKey for mutual TLS when given; and the
+ * shared token as "authorization: Bearer <token>" metadata (TLS only).
+ */
+function channelCredentials({tlsCa, tlsClientCert, tlsClientKey, token} = {}) {
+  if (!tlsCa) {
+    if (token) {
+      throw new Error('a token needs TLS: give tlsCa too');
+    }
+    return grpc.credentials.createInsecure();
+  }
+  if (Boolean(tlsClientCert) !== Boolean(tlsClientKey)) {
+    throw new Error('tlsClientCert and tlsClientKey go together');
+  }
+  const read = (file) => (file ? fs.readFileSync(file) : null);
+  const tls = grpc.credentials.createSsl(read(tlsCa), read(tlsClientKey), read(tlsClientCert));
+  if (!token) {
+    return tls;
+  }
+  const bearer = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+    const metadata = new grpc.Metadata();
+    metadata.add('authorization', `Bearer ${token}`);
+    callback(null, metadata);
+  });
+  return grpc.credentials.combineChannelCredentials(tls, bearer);
+}
+
 class PSClient {
-  /** addresses: one "host:port" per PS shard, in shard order. */
-  constructor(addresses, {deadlineMs = DEADLINE_MS, protoRoot = PROTO_ROOT} = {}) {
+  /**
+   * addresses: one "host:port" per PS shard, in shard order. security: see
+   * channelCredentials, plus tlsServerName (checked against the server
+   * certificate instead of the address's host).
+   */
+  constructor(addresses, {deadlineMs = DEADLINE_MS, protoRoot = PROTO_ROOT, security = {}} = {}) {
     if (!addresses.length) {
       throw new Error('at least one PS address is needed');
     }
@@ -74,10 +108,13 @@ class PSClient {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     };
+    if (security.tlsServerName) {
+      options['grpc.ssl_target_name_override'] = security.tlsServerName;
+    }
+    const credentials = channelCredentials(security);
     this.addresses = addresses;
     this.deadlineMs = deadlineMs;
-    this.stubs = addresses.map(
-      (a) => new v1.ParameterServer(a, grpc.credentials.createInsecure(), options));
+    this.stubs = addresses.map((a) => new v1.ParameterServer(a, credentials, options));
   }
 
   get numPs() {
@@ -222,4 +259,6 @@ class PSClient {
   }
 }
 
-module.exports = {PSClient, PSClientError, loadContract, mix64, shardOf, PROTO_ROOT};
+module.exports = {
+  PSClient, PSClientError, channelCredentials, loadContract, mix64, shardOf, PROTO_ROOT,
+};

@@ -3,7 +3,8 @@
 It loads proto/ directly, so this checks the contract as another language sees
 it: the rows it pulls, byte for byte, equal what worker.PSClient pulls, for a
 float32 and a float16 table, after pushes from either client; its routing
-matches the Python shard function; its table info matches.
+matches the Python shard function; its table info matches; it speaks TLS,
+mutual TLS and the bearer token the way the Python client does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests.procs import ROOT
+from services.security import SecurityConfig
+from tests.certs import make_certs
+from tests.procs import ROOT, start_ps
 from worker import PSClient
 
 NODE_DIR = ROOT / "examples" / "node-client"
@@ -185,3 +188,41 @@ def test_node_cli_reports_status_and_exit_codes(node, cluster):
     assert "INVALID_ARGUMENT" in bad_dim.stderr and "dim" in bad_dim.stderr
     usage = _cli(node, cluster, "fetch")
     assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_node_client_over_tls_with_the_token(node, tmp_path):
+    certs = make_certs(tmp_path / "certs")
+    token_file = tmp_path / "token"
+    token_file.write_text("node-test-token-42\n")
+    tables = tmp_path / "tables.json"
+    tables.write_text(json.dumps({"tables": _TABLES}))
+    probe = SecurityConfig(ca_path=certs.ca, client_cert_path=certs.client.cert,
+                           client_key_path=certs.client.key)
+    server = start_ps(tmp_path, tables, security=probe, extra=[
+        "--tls-cert", str(certs.server.cert), "--tls-key", str(certs.server.key),
+        "--auth-token-file", str(token_file), "--tls-require-client-cert", "--tls-ca", str(certs.ca)])
+    try:
+        tls = ["--tls-ca", str(certs.ca), "--tls-client-cert", str(certs.client.cert),
+               "--tls-client-key", str(certs.client.key)]
+        ids = {"wide": np.array([5, 6], np.int64)}
+        push = json.dumps({"wide": {"ids": ["5", "6"], "gradients": [[1, 1, 1, 1]] * 2}})
+        pushed = _cli_json(node, [server.address], *tls, "--auth-token-file", str(token_file),
+                           "push", push)
+        assert pushed == {"wide": {"applied": 2, "filtered": 0, "created": 2}}
+        pulled = _cli_json(node, [server.address], *tls, "--auth-token-file", str(token_file),
+                           "pull", json.dumps({"wide": ["5", "6"]}))
+        security = SecurityConfig(ca_path=certs.ca, client_cert_path=certs.client.cert,
+                                  client_key_path=certs.client.key, token="node-test-token-42")
+        with PSClient([server.address], security=security) as client:
+            expected = client.pull(ids)["wide"]
+        rows = np.frombuffer(bytes.fromhex(pulled["wide"]["data_hex"]), "<f4").reshape(2, 4)
+        np.testing.assert_array_equal(rows, expected)
+        assert expected.any()
+
+        no_token = _cli(node, [server.address], *tls, "pull", json.dumps({"wide": ["5"]}))
+        assert no_token.returncode == 1 and "UNAUTHENTICATED" in no_token.stderr
+        plaintext = _cli(node, [server.address], "--deadline-ms", "5000", "pull",
+                         json.dumps({"wide": ["5"]}))
+        assert plaintext.returncode == 1 and "UNAVAILABLE" in plaintext.stderr
+    finally:
+        server.stop()
