@@ -187,24 +187,29 @@ class Trainer:
                     return
                 ahead.append(self._fetch(batch))
 
-        while (not cfg.steps or stats.steps < cfg.steps) and not self._should_stop():
-            refill()
-            if not ahead:
-                break
-            batch, lookups, rows_f, dense_f = ahead.popleft()
-            if cfg.prefetch:
+        current = ()
+        try:
+            while (not cfg.steps or stats.steps < cfg.steps) and not self._should_stop():
                 refill()
-            loss, row_grads, param_grads = self._compute(batch, lookups, rows_f.result(),
-                                                         dense_f.result())
-            ids = {n: lookups[n].ids for n in self.slot_names}
-            ts = int(batch.timestamps_s.max()) if batch.timestamps_s is not None else 0
-            step = stats.steps + 1
-            pushes.append(self.store.submit("push", ids, row_grads, timestamp_s=ts,
-                                            global_step=step, dedup=False))
-            pushes.append(self.store.submit("push_dense", param_grads))
-            while len(pushes) > 2 * cfg.push_queue:
-                pushes.popleft().result()
-            self._record(stats, batch, loss)
+                if not ahead:
+                    break
+                batch, lookups, rows_f, dense_f = current = ahead.popleft()
+                if cfg.prefetch:
+                    refill()
+                loss, row_grads, param_grads = self._compute(batch, lookups, rows_f.result(),
+                                                             dense_f.result())
+                ids = {n: lookups[n].ids for n in self.slot_names}
+                ts = int(batch.timestamps_s.max()) if batch.timestamps_s is not None else 0
+                step = stats.steps + 1
+                pushes.append(self.store.submit("push", ids, row_grads, timestamp_s=ts,
+                                                global_step=step, dedup=False))
+                pushes.append(self.store.submit("push_dense", param_grads))
+                while len(pushes) > 2 * cfg.push_queue:
+                    pushes.popleft().result()
+                self._record(stats, batch, loss)
+        except BaseException:
+            _settle(*current[2:], *(f for p in ahead for f in p[2:]), *pushes)
+            raise
         for pending in ahead:
             pending[2].result(), pending[3].result()
         while pushes:
@@ -235,6 +240,16 @@ class Trainer:
             if stop_sparse or stop_dense:
                 stats.stopped_by_peer = True
                 return
+
+
+def _settle(*futures) -> None:
+    """Waits out calls still in flight when the loop fails, so none of their errors is left
+    unretrieved (the first error is the one the worker reports)."""
+    for future in futures:
+        try:
+            future.exception(timeout=60)
+        except Exception:
+            pass
 
 
 @dataclass(frozen=True, eq=False)

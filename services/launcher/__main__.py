@@ -52,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="python module run for each ps (python -m MODULE)")
     local.add_argument("--worker-module", default=LocalClusterConfig.worker_module,
                        help="python module run for each worker (python -m MODULE train ...)")
+    saves = local.add_argument_group("checkpoints and recovery")
+    saves.add_argument("--save-steps", type=int, default=0, metavar="N",
+                       help="the controller saves every N global steps (default: only at the end)")
+    saves.add_argument("--save-secs", type=float, default=0.0, metavar="S",
+                       help="the controller saves every S seconds")
+    saves.add_argument("--max-to-keep", type=int, default=LocalClusterConfig.max_to_keep,
+                       help="committed checkpoints kept (0: all)")
+    saves.add_argument("--max-restarts", type=int, default=LocalClusterConfig.max_restarts,
+                       help="times a process that dies is restarted before the run fails")
+    saves.add_argument("--restore-dir", type=Path, metavar="DIR",
+                       help="start from a checkpoint of another model dir (copied once)")
+    saves.add_argument("--restore-ckpt", metavar="NAME",
+                       help="which checkpoint of --restore-dir (default: its latest)")
     add_discovery_args(local)
     add_security_args(local, "both")
     return parser

@@ -21,6 +21,7 @@ import grpc
 
 from discovery.cli import add_discovery_args, discovery_config
 from discovery.factory import create_discovery
+from services import checkpoints
 from services.files import write_text_atomic
 from services.health import is_serving
 from services.launcher import modeldir
@@ -35,6 +36,7 @@ from services.security import SecurityConfig, security_argv, sync_channel
 IMPORT_ROOT = Path(__file__).resolve().parents[2]
 _ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _HEALTH_TIMEOUT_S = 1.0
+_FINAL_SAVE_WAIT_S = 300.0
 _CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
                     ("grpc.max_reconnect_backoff_ms", 1000)]
 
@@ -75,17 +77,19 @@ class LocalCluster:
         cfg = self.config
         start = time.monotonic()
         deadline = start + cfg.timeout_s if cfg.timeout_s else None
+        self._restore_from_elsewhere()
+        controller = self._start_controller()
         ps = [self._start_ps(i) for i in range(cfg.num_ps)]
-        bar.status(f"waiting for {cfg.num_ps} ps to serve ...")
+        bar.status(f"waiting for {cfg.num_ps} ps and the controller to serve ...")
         limit_s = min(cfg.ready_timeout_s, cfg.timeout_s or cfg.ready_timeout_s)
         addrs = self._wait_ps_ready(ps, start + limit_s, limit_s)
-        if addrs is None:
+        if addrs is None or not self._wait_controller(controller, start + limit_s, limit_s):
             return self._interrupted(bar, start, None)
         workers = [self._start_worker(i) for i in range(cfg.num_workers)]
         bar.close()
-        print(f"ps-cluster: {cfg.num_ps} ps serving at {', '.join(addrs)}; "
-              f"{cfg.num_workers} workers started; logs in {cfg.log_dir}", file=self.out,
-              flush=True)
+        print(f"ps-cluster: {cfg.num_ps} ps serving at {', '.join(addrs)}; controller at "
+              f"{controller.address}; {cfg.num_workers} workers started; logs in {cfg.log_dir}",
+              file=self.out, flush=True)
         reader = ProgressReader(cfg.progress_dir)
         while True:
             if supervisor.stop_signal is not None:
@@ -93,28 +97,116 @@ class LocalCluster:
             codes = [w.poll() for w in workers]
             if all(code == 0 for code in codes):
                 break
-            failed = [w for w, code in zip(workers, codes) if code not in (None, 0)]
-            if failed:
-                raise ClusterError("\n".join(_exit_message(w) for w in failed))
-            gone = [p for p in ps if p.poll() is not None]
-            if gone:
-                raise ClusterError("\n".join(_exit_message(p, " while workers were training")
-                                             for p in gone))
+            for child in workers + ps + [controller]:
+                code = child.poll()
+                if code is not None and (code != 0 or child.role != "worker"):
+                    self._recover(child, bar)
             if deadline is not None and time.monotonic() > deadline:
                 raise ClusterError(f"training did not finish within {cfg.timeout_s:g} s")
             bar.update(reader.poll())
             supervisor.sleep()
         bar.update(reader.poll(), force=True)
         bar.close()
-        self._stop_ps(ps)
+        self._final_checkpoint(controller)
+        self._stop_ps(ps + [controller])
         self._report(reader, time.monotonic() - start, "finished")
         return 0
+
+    def _recover(self, child: Child, bar: ProgressBar) -> None:
+        """Restarts a process that was killed (a crash, the OOM killer, kill -9): a PS restores
+        its own shard from the latest checkpoint, a worker rejoins at its last reported step.
+        A process that exited on its own, or died too often, fails the run."""
+        cfg = self.config
+        code = child.poll()
+        when = " while workers were training" if child.role != "worker" else ""
+        if code is None or code >= 0 or child.restarts >= cfg.max_restarts:
+            raise ClusterError(_exit_message(child, when))
+        bar.close()
+        print(f"ps-cluster: {_exit_message(child, when)}; restarting it "
+              f"({child.restarts + 1} of {cfg.max_restarts})", file=self.err, flush=True)
+        self.supervisor.restart(child)
+
+    def _restore_from_elsewhere(self) -> None:
+        cfg = self.config
+        if cfg.restore_dir is None:
+            return
+        try:
+            copied = checkpoints.restore_from(cfg.model_dir, cfg.restore_dir, cfg.restore_ckpt)
+        except checkpoints.CheckpointError as exc:
+            raise ClusterError(str(exc)) from None
+        if copied is not None:
+            print(f"ps-cluster: starting from {copied.name} of {cfg.restore_dir}", file=self.out)
+
+    def _start_controller(self) -> Child:
+        cfg = self.config
+        port = _free_port()
+        argv = [sys.executable, "-m", cfg.controller_module, "--model-dir", str(cfg.model_dir),
+                "--num-ps", str(cfg.num_ps), "--num-workers", str(cfg.num_workers),
+                "--tables", str(cfg.tables_file), "--save-steps", str(cfg.save_steps),
+                "--save-secs", str(cfg.save_secs), "--max-to-keep", str(cfg.max_to_keep),
+                *self._discovery_argv(), *security_argv(cfg.security, "both")]
+        child = self._start("controller", 0, argv, self._env("controller", 0, MLP_PORT=str(port)))
+        child.address = f"127.0.0.1:{port}"
+        return child
+
+    def _wait_controller(self, controller: Child, deadline: float, limit_s: float) -> bool:
+        channels: dict[str, grpc.Channel] = {}
+        try:
+            while not _serving(channels, controller.address, self.config.security):
+                if self.supervisor.stop_signal is not None:
+                    return False
+                if controller.poll() is not None:
+                    raise ClusterError(_exit_message(controller, " before serving"))
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"the controller did not serve within {limit_s:g} s "
+                                       f"(see {controller.log_path})")
+                self.supervisor.sleep()
+        finally:
+            for channel in channels.values():
+                channel.close()
+        return True
+
+    def _final_checkpoint(self, controller: Child) -> None:
+        """Makes sure the end of training is checkpointed: once every worker that reported
+        has reported finished, asks the controller to save (a save of a step already
+        committed returns at once; one still running is waited for)."""
+        from services.pb import controller_pb2 as cpb
+        from services.pb import controller_pb2_grpc
+
+        with sync_channel(controller.address, self.config.security) as channel:
+            stub = controller_pb2_grpc.ControllerStub(channel)
+            deadline = time.monotonic() + _FINAL_SAVE_WAIT_S
+            try:
+                while True:
+                    status = stub.GetTrainingStatus(cpb.GetTrainingStatusRequest(), timeout=10)
+                    if all(w.finished or w.seconds_since_report < 0 for w in status.workers):
+                        break
+                    if time.monotonic() > deadline:
+                        raise ClusterError("workers exited without reporting they finished")
+                    self.supervisor.sleep()
+                while True:
+                    try:
+                        reply = stub.SaveCheckpoint(cpb.SaveCheckpointRequest(),
+                                                    timeout=_FINAL_SAVE_WAIT_S)
+                        break
+                    except grpc.RpcError as exc:
+                        busy = exc.code() == grpc.StatusCode.FAILED_PRECONDITION \
+                            and "already running" in (exc.details() or "")
+                        if not busy or time.monotonic() > deadline:
+                            raise
+                        self.supervisor.sleep()
+                print(f"ps-cluster: checkpoint {reply.path} committed at step {reply.step}",
+                      file=self.out)
+            except grpc.RpcError as exc:
+                print(f"ps-cluster: warning: no final checkpoint: {exc.code().name}: "
+                      f"{exc.details()}", file=self.err)
 
     def _start_ps(self, index: int) -> Child:
         cfg = self.config
         port = cfg.base_port + index if cfg.base_port is not None else _free_port()
         argv = [sys.executable, "-m", cfg.ps_module, "--tables", str(cfg.tables_file),
                 *self._discovery_argv(), "--num-shards", str(cfg.num_ps),
+                "--model-dir", str(cfg.model_dir),
                 *security_argv(cfg.security, "server")]
         if cfg.metrics_base_port is not None:
             argv += ["--metrics-port", str(cfg.metrics_base_port + index)]

@@ -42,8 +42,15 @@ class LocalClusterConfig:
     poll_interval_s: float = 0.1
     ps_module: str = "ps_server"
     worker_module: str = "worker"
+    controller_module: str = "services.controller"
     discovery_argv: tuple[str, ...] = ()
     security: SecurityConfig | None = None
+    save_steps: int = 0
+    save_secs: float = 0.0
+    max_to_keep: int = 5
+    max_restarts: int = 3
+    restore_dir: Path | None = None
+    restore_ckpt: str | None = None
 
     def __post_init__(self):
         for name in ("num_ps", "num_workers"):
@@ -80,7 +87,16 @@ class LocalClusterConfig:
         if self.timeout_s is not None and not (math.isfinite(self.timeout_s)
                                                and self.timeout_s > 0):
             raise ValueError(f"timeout_s must be a finite number > 0, got {self.timeout_s}")
-        for name in ("ps_module", "worker_module"):
+        for name in ("save_steps", "save_secs", "max_to_keep", "max_restarts"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value}")
+        if self.restore_ckpt and self.restore_dir is None:
+            raise ValueError("restore_ckpt needs restore_dir")
+        if self.restore_dir is not None and not Path(self.restore_dir).is_dir():
+            raise ValueError(f"restore_dir must be an existing directory, got "
+                             f"{str(self.restore_dir)!r}")
+        for name in ("ps_module", "worker_module", "controller_module"):
             value = getattr(self, name)
             parts = value.split(".") if isinstance(value, str) else [""]
             if not all(p and not p[0].isdigit() and set(p) <= _MODULE_CHARS for p in parts):

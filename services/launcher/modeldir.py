@@ -11,8 +11,8 @@ from pathlib import Path
 from services.files import write_text_atomic
 from services.launcher.config import LocalClusterConfig
 
-_STALE_DIRS = ("ps", "worker", "progress")
-_STALE_FILES = ("result.json", "training.png", "cluster.json")
+_STALE_DIRS = ("ps", "worker", "controller", "progress")
+_STALE_FILES = ("result.json", "training.png", "cluster.json", "controller_addr", "restore.done")
 
 
 class UsageError(Exception):

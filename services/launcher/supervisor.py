@@ -29,6 +29,9 @@ class Child:
     log_path: Path
     argv: list[str]
     started_at: float = field(default_factory=time.time)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    restarts: int = 0
+    address: str | None = None
 
     @property
     def name(self) -> str:
@@ -83,11 +86,18 @@ class Supervisor:
               log_path: Path) -> Child:
         """Starts ``argv`` with exactly ``env``, stdout and stderr going to ``log_path``."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        child = Child(role, index, proc, log_path, list(argv))
+        child = Child(role, index, _popen(argv, env, log_path, "wb"), log_path, list(argv),
+                      env=dict(env))
         self.children.append(child)
+        return child
+
+    def restart(self, child: Child) -> Child:
+        """Starts a dead child again with the same argv and env; its log continues."""
+        if child.poll() is None:
+            raise RuntimeError(f"{child.name} is still running")
+        child.proc = _popen(child.argv, child.env, child.log_path, "ab")
+        child.restarts += 1
+        child.started_at = time.time()
         return child
 
     def running(self) -> list[Child]:
@@ -119,7 +129,14 @@ class Supervisor:
     def manifest(self) -> list[dict]:
         """Role, index, PID, log path and argv of every child started so far."""
         return [{"role": c.role, "index": c.index, "pid": c.pid, "log": str(c.log_path),
-                 "argv": c.argv, "started_at": c.started_at} for c in self.children]
+                 "argv": c.argv, "started_at": c.started_at, "restarts": c.restarts}
+                for c in self.children]
+
+
+def _popen(argv: list[str], env: dict[str, str], log_path: Path, mode: str) -> subprocess.Popen:
+    with open(log_path, mode) as log:
+        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _send(child: Child, sig: int) -> None:

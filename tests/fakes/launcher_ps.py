@@ -2,7 +2,7 @@
 
 Reads its shard from ``MLP_ROLE_INDEX`` and its port from ``MLP_PORT``, serves
 the gRPC health service, registers ``<dir>/ps/<i>`` once serving and removes it
-on SIGTERM. ``"fake_ps"`` in ``<dir>/config.json`` scripts faults:
+on SIGTERM, saves empty shards. ``"fake_ps"`` in ``<dir>/config.json`` scripts faults:
 ``fail_on_start`` (exit 1 before serving), ``never_register`` (serve but never
 register), ``ignore_sigterm`` (a PS that does not exit until killed),
 ``crash_index`` with ``crash_after_s`` (that PS exits 3 that long after registering).
@@ -24,6 +24,20 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from discovery.file import FileConfig, FileServiceDiscovery
+from services.pb import checkpoint_pb2, checkpoint_pb2_grpc
+
+
+class _EmptyShardSaver(checkpoint_pb2_grpc.ShardCheckpointServicer):
+    """Saves an empty shard: a manifest listing no files."""
+
+    def __init__(self, shard: int, num_shards: int):
+        self.shard, self.num_shards = shard, num_shards
+
+    def SaveShard(self, request, context):
+        out = Path(request.path) / f"shard-{self.shard}-of-{self.num_shards}"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "MANIFEST.json").write_text(json.dumps({"files": {}, "tables": []}))
+        return checkpoint_pb2.SaveShardResponse(shard=self.shard, num_shards=self.num_shards)
 
 
 def main() -> int:
@@ -33,6 +47,7 @@ def main() -> int:
     p.add_argument("--discovery-dir", required=True)
     p.add_argument("--num-shards", type=int, required=True)
     p.add_argument("--metrics-port", type=int)
+    p.add_argument("--model-dir")
     args = p.parse_args()
     if os.environ.get("MLP_ROLE") != "ps":
         raise SystemExit(f"MLP_ROLE must be ps, got {os.environ.get('MLP_ROLE')!r}")
@@ -52,6 +67,8 @@ def main() -> int:
     server.add_insecure_port(addr)
     server.start()
     servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    checkpoint_pb2_grpc.add_ShardCheckpointServicer_to_server(
+        _EmptyShardSaver(index, args.num_shards), server)
     discovery = FileServiceDiscovery(FileConfig(str(base)))
     if not script.get("never_register"):
         discovery.register("ps", index, addr)

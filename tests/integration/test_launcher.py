@@ -158,10 +158,10 @@ def test_stop_signal_stops_every_child(launch, sig, code):
                  "--num-ps", "2", "--num-workers", "2", *FAKES)
     run.wait_for_progress(2)
     pids = child_pids(run.model_dir)
-    assert len(pids) == 4 and not any(gone(p) for p in pids.values())
+    assert len(pids) == 5 and not any(gone(p) for p in pids.values())
     run.proc.send_signal(sig)
     assert run.wait(timeout_s=30) == code
-    assert f"ps-cluster: {signal.Signals(sig).name} received; stopped 4 running processes" \
+    assert f"ps-cluster: {signal.Signals(sig).name} received; stopped 5 running processes" \
         in run.stderr
     assert "training interrupted in" in run.stdout
     assert str(run.model_dir / "logs" / "worker-1.log") in run.stdout
@@ -177,8 +177,9 @@ def test_ps_exiting_during_training_fails_the_cluster(launch):
     run.assert_all_gone()
 
 
-def test_worker_killed_by_a_signal_fails_the_cluster(launch):
-    run = launch({"train": {"steps": 100000}}, "--num-ps", "1", "--num-workers", "2", *FAKES)
+def test_worker_killed_by_a_signal_fails_the_cluster_without_restarts(launch):
+    run = launch({"train": {"steps": 100000}}, "--num-ps", "1", "--num-workers", "2",
+                 "--max-restarts", "0", *FAKES)
     run.wait_for_progress(2)
     os.kill(child_pids(run.model_dir)["worker 1"], signal.SIGKILL)
     assert run.wait(timeout_s=30) == 1
@@ -205,7 +206,7 @@ def test_signal_while_waiting_for_ps_stops_them(launch):
         time.sleep(0.05)
     run.proc.send_signal(signal.SIGINT)
     assert run.wait(timeout_s=30) == 130
-    assert "SIGINT received; stopped 2 running processes" in run.stderr
+    assert "SIGINT received; stopped 3 running processes" in run.stderr
     run.assert_all_gone()
 
 
@@ -259,7 +260,7 @@ def test_progress_bar_on_a_terminal(tmp_path, launch):
         os.close(master)
     assert run.wait() == 0
     screen = b"".join(chunks).decode()
-    assert "waiting for 1 ps to serve" in screen
+    assert "waiting for 1 ps and the controller to serve" in screen
     assert "/160 steps" in screen and "steps/s" in screen and "loss " in screen
     assert re.search(r"\[#+\] 160/160 steps", screen), screen
     run.assert_all_gone()
