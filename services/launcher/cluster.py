@@ -125,6 +125,7 @@ class LocalCluster:
         print(f"ps-cluster: {_exit_message(child, when)}; restarting it "
               f"({child.restarts + 1} of {cfg.max_restarts})", file=self.err, flush=True)
         self.supervisor.restart(child)
+        self._write_manifest()
 
     def _restore_from_elsewhere(self) -> None:
         cfg = self.config
@@ -229,9 +230,12 @@ class LocalCluster:
     def _start(self, role: str, index: int, argv: list[str], env: dict[str, str]) -> Child:
         child = self.supervisor.start(role, index, argv, env=env,
                                       log_path=self.config.log_dir / f"{role}-{index}.log")
+        self._write_manifest()
+        return child
+
+    def _write_manifest(self) -> None:
         write_text_atomic(self.config.model_dir / "cluster.json", json.dumps(
             {"launcher_pid": os.getpid(), "processes": self.supervisor.manifest()}, indent=2))
-        return child
 
     def _env(self, role: str, index: int, **extra: str) -> dict[str, str]:
         """The launcher's env without inherited ``MLP_*``, plus this process's role and settings.

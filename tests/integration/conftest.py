@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.launching import launch  # noqa: F401  (a fixture for every module)
 from tests.procs import ServerProcess, start_ps
 
 
