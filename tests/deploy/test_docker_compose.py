@@ -193,3 +193,4 @@ def test_compose_cluster_trains_checkpoints_and_stops(engine, tmp_path):
     assert down.returncode == 0, down.stderr
     assert compose.container_ids() == []
     assert engine.docker("ps", "-q").stdout.decode().split() == []
+    engine.docker("image", "prune", "--force")  # images replaced by this build; layers stay cached
