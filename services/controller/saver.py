@@ -30,6 +30,7 @@ from services.security import SecurityConfig, channel
 log = logging.getLogger(__name__)
 
 SAVE_SHARD_TIMEOUT_S = 3600.0
+RETRY_BACKOFF_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class CheckpointSaver:
                     if attempt == attempts:
                         await asyncio.to_thread(checkpoints.remove_uncommitted, self.model_dir, ckpt)
                         raise
+                    await asyncio.sleep(RETRY_BACKOFF_S * attempt)
                     continue
                 self._count("committed")
                 if self.metrics is not None:
@@ -100,7 +102,13 @@ class CheckpointSaver:
         except OSError as exc:
             raise Internal(f"cannot create {ckpt}: {exc.strerror or exc} "
                            f"(is the model dir writable?)") from None
-        replies = await asyncio.gather(*(self._save_shard(a, ckpt, step) for a in addresses))
+        # every PS finishes (or fails) before the attempt is judged, so no late writer
+        # recreates files in a directory a failed attempt cleans up
+        replies = await asyncio.gather(*(self._save_shard(a, ckpt, step) for a in addresses),
+                                       return_exceptions=True)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
         for i, reply in enumerate(replies):
             if reply.shard != i or reply.num_shards != len(addresses):
                 raise FailedPrecondition(

@@ -54,7 +54,8 @@ def _rows(client, table, ids):
 def test_killed_ps_restores_its_shard_others_keep_theirs_and_a_killed_worker_rejoins(launch):
     config = json.loads(reference_config_path().read_text())
     config["train"].update(steps=STEPS, batch_size=256, eval_every=0, log_every=10)
-    run = launch(config, "--num-ps", "2", "--num-workers", "2", "--max-restarts", "2")
+    run = launch(config, "--num-ps", "2", "--num-workers", "2", "--max-restarts", "2",
+                 "--save-steps", "150", "--max-to-keep", "2")
     model_dir = run.model_dir
     _wait(lambda: _steps_done(model_dir, 0) >= 20 and _steps_done(model_dir, 1) >= 20,
           "training to start", run)
@@ -106,13 +107,23 @@ def test_killed_ps_restores_its_shard_others_keep_theirs_and_a_killed_worker_rej
     assert f'"checkpoint": "{model_dir / f"model.ckpt-{step}"}"' in restarted_log
 
     _ctl(model_dir, "resume")
-    target = _steps_done(model_dir, 1) + 40
+    # a PS killed while the workers train: they retry through the gap
+    target = _steps_done(model_dir, 0) + 30
+    _wait(lambda: _steps_done(model_dir, 0) >= target, "worker 0 to train on", run)
+    ps_pid = child_pids(model_dir)["ps 0"]
+    os.kill(ps_pid, signal.SIGKILL)
+    _wait(lambda: child_pids(model_dir)["ps 0"] != ps_pid, "ps 0 to be restarted", run)
+    target = _steps_done(model_dir, 1) + 30
     _wait(lambda: _steps_done(model_dir, 1) >= target, "worker 1 to train on", run)
     worker_pid = child_pids(model_dir)["worker 1"]
     os.kill(worker_pid, signal.SIGKILL)
     assert run.wait(timeout_s=300) == 0, run.stderr
     assert "worker 1 was killed by SIGKILL" in run.stderr
+    assert "ps 0 was killed by SIGKILL" in run.stderr
     assert _steps_done(model_dir, 0) == STEPS and _steps_done(model_dir, 1) == STEPS
+    committed = checkpoints.committed(model_dir)
+    assert len(committed) == 2 and committed[-1].name == f"model.ckpt-{2 * STEPS}"
+    assert sorted(model_dir.glob("model.ckpt-*")) == sorted(committed)
     result = json.loads((model_dir / "result.json").read_text())
     assert result["eval_auc"] > 0.6
     status_line = [line for line in run.stdout.splitlines() if "committed at step" in line]
