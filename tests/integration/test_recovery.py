@@ -15,7 +15,7 @@ from discovery.file import FileConfig
 from services import checkpoints
 from services.keys import shard_of
 from services.launcher.modeldir import reference_config_path
-from tests.integration.launching import child_pids
+from tests.integration.launching import Launch, child_pids
 from tests.procs import ROOT, wait_healthy
 from worker.client import PSClient
 
@@ -136,3 +136,29 @@ def create_discovery_file(model_dir):
     from discovery.factory import DiscoveryConfig
 
     return create_discovery(DiscoveryConfig(DiscoveryType.FILE, file=FileConfig(str(model_dir))))
+
+
+def test_a_new_model_dir_starts_from_another_ones_checkpoint(tmp_path, launch):
+    config = json.loads(reference_config_path().read_text())
+    config["train"].update(steps=25, batch_size=256, eval_every=0, log_every=5)
+    source = launch(config, "--num-ps", "2", "--num-workers", "2")
+    assert source.wait(timeout_s=300) == 0, source.stderr
+    saved = checkpoints.committed(source.model_dir)[-1]
+    assert saved.name == "model.ckpt-50"
+
+    (tmp_path / "second").mkdir()
+    second = Launch(tmp_path / "second", config,
+                    ["--num-ps", "3", "--num-workers", "2", "--restore-dir",
+                     str(source.model_dir), "--restore-ckpt", saved.name])
+    try:
+        assert second.wait(timeout_s=300) == 0, second.stderr
+    finally:
+        second.cleanup()
+    model_dir = second.model_dir
+    assert f"starting from {saved.name}" in second.stdout
+    for shard in range(3):
+        log = (model_dir / "logs" / f"ps-{shard}.log").read_text()
+        assert f'"checkpoint": "{model_dir / saved.name}"' in log and '"num_shards": 3' in log
+    assert checkpoints.committed(model_dir)[-1].name == "model.ckpt-100"
+    assert saved.name in checkpoints.read_meta(model_dir).exempt_model_checkpoint_paths
+    assert (model_dir / checkpoints.RESTORE_MARKER).exists()
