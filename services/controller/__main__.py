@@ -64,6 +64,8 @@ def parse_args(argv=None, environ=os.environ):
     saves.add_argument("--tide", type=_tide, metavar="HH:MM-HH:MM",
                        help="UTC window of normal saves; outside it --tide-save-secs applies")
     saves.add_argument("--tide-save-secs", type=float, default=0.0)
+    p.add_argument("--ps-wait-s", type=float, default=30.0,
+                   help="how long a save waits for every PS to be registered")
     p.add_argument("--worker-timeout-s", type=float, default=60.0,
                    help="a worker silent this long counts as not alive")
     p.add_argument("--log-level", default="INFO")
@@ -91,7 +93,7 @@ def parse_args(argv=None, environ=os.environ):
             model_dir=args.model_dir, num_ps=args.num_ps, num_workers=args.num_workers,
             host=args.host, port=args.port, advertise_addr=args.advertise_addr,
             metrics_port=args.metrics_port, metrics_host=args.metrics_host, policy=policy,
-            worker_timeout_s=args.worker_timeout_s, discovery=discovery,
+            worker_timeout_s=args.worker_timeout_s, ps_wait_s=args.ps_wait_s, discovery=discovery,
             security=security_config(args, environ), tables_path=args.tables_path)
     except ValueError as exc:
         p.error(str(exc))

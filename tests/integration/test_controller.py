@@ -137,3 +137,36 @@ def test_ps_ctl_prints_for_people_and_scripts(job):
                               str(model_dir / "nope"), "status"], capture_output=True, text=True,
                              cwd=ROOT)
     assert missing.returncode == 2 and "controller_addr does not exist" in missing.stderr
+
+
+def test_controller_registers_in_discovery_and_leaves_on_sigterm(tmp_path):
+    from discovery.base import DiscoveryType
+    from discovery.factory import DiscoveryConfig, create_discovery
+    from discovery.file import FileConfig
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    controller = start_controller(tmp_path, model_dir, num_ps=1, num_workers=1)
+    config = DiscoveryConfig(DiscoveryType.FILE, file=FileConfig(str(model_dir)))
+    try:
+        with create_discovery(config) as discovery:
+            assert discovery.query("controller") == {0: controller.address}
+    finally:
+        assert controller.stop() == 0, controller.log()
+    with create_discovery(config) as discovery:
+        assert discovery.query("controller") == {}
+
+
+def test_save_without_ps_fails_cleanly_and_commits_nothing(tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    controller = start_controller(tmp_path, model_dir, num_ps=1, num_workers=1,
+                                  extra=["--ps-wait-s", "0.5", "--save-retries", "0"])
+    try:
+        out = _ctl(model_dir, "save")
+        assert out.returncode == 1 and "FAILED_PRECONDITION" in out.stderr
+        assert "PS [0] of 1 are not registered" in out.stderr
+        assert checkpoints.read_state(model_dir) is None
+        assert not list(model_dir.glob("model.ckpt-*"))
+    finally:
+        assert controller.stop() == 0, controller.log()
