@@ -44,10 +44,17 @@ def parse_args(argv: list[str] | None = None, environ=os.environ) -> ServerConfi
     p.add_argument("--model-dir", default=None,
                    help="restore this shard from the newest whole checkpoint in DIR on start "
                         "(checkpoints are written here when the controller saves)")
+    p.add_argument("--restore-dir", default=None,
+                   help="before restoring, copy a checkpoint of this other model dir into "
+                        "--model-dir (once per model dir, whichever role comes first)")
+    p.add_argument("--restore-ckpt", default=None,
+                   help="which checkpoint of --restore-dir, e.g. model.ckpt-30 (default: latest)")
     p.add_argument("--log-level", default="INFO")
     add_discovery_args(p)
     add_security_args(p, "server")
     args = p.parse_args(argv)
+    if args.restore_dir and not args.model_dir:
+        p.error("--restore-dir needs --model-dir")
     role = environ.get("MLP_ROLE")
     if role not in (None, "", "ps"):
         p.error(f"MLP_ROLE is {role!r}; ps-server runs the 'ps' role")

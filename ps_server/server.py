@@ -22,6 +22,7 @@ from ps_server.metrics import TableMetrics, TableSizeCollector
 from ps_server.server_config import ServerConfig
 from ps_server.service import SERVICE_NAME, ParameterServerService
 from ps_server.table import EmbeddingTable
+from services.checkpoints import restore_once
 from services.interceptor import RpcMetrics, StatusInterceptor
 from services.metrics import metric_prefix, serve_metrics
 from services.pb import checkpoint_pb2_grpc
@@ -76,6 +77,8 @@ class PSServer:
         """Loads this shard from the model dir's newest whole checkpoint, if there is one
         (a fresh PS and a PS restarted after a crash alike: only this shard is touched)."""
         cfg = self.config
+        if cfg.model_dir and cfg.restore_dir:
+            restore_once(Path(cfg.model_dir), Path(cfg.restore_dir), cfg.restore_ckpt)
         if cfg.model_dir:
             self.restored_from = restore_latest(Path(cfg.model_dir), self.tables, self.dense,
                                                 cfg.shard, cfg.num_shards)

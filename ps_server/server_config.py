@@ -27,6 +27,8 @@ class ServerConfig:
     advertise_addr: str | None = None
     security: SecurityConfig | None = None
     model_dir: str | None = None
+    restore_dir: str | None = None
+    restore_ckpt: str | None = None
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:

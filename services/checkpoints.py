@@ -306,3 +306,19 @@ def restore_from(model_dir: Path, restore_dir: Path, restore_ckpt: str | None = 
     commit(model_dir, dst, info, Retention(max_to_keep=0))
     write_text_atomic(marker, f"{src}\n")
     return dst
+
+
+def restore_once(model_dir: Path, restore_dir: Path, restore_ckpt: str | None = None) -> Path | None:
+    """``restore_from`` under an exclusive lock on ``<model_dir>/.restore.lock``: every role
+    started with a restore dir may call it, the first one copies, the others wait for it and
+    then find the marker."""
+    import fcntl
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with open(model_dir / ".restore.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            return restore_from(model_dir, restore_dir, restore_ckpt)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

@@ -68,6 +68,10 @@ def parse_args(argv=None, environ=os.environ):
                    help="how long a save waits for every PS to be registered")
     p.add_argument("--worker-timeout-s", type=float, default=60.0,
                    help="a worker silent this long counts as not alive")
+    p.add_argument("--restore-dir", type=Path,
+                   help="copy a checkpoint of this other model dir into --model-dir first "
+                        "(once per model dir, whichever role comes first)")
+    p.add_argument("--restore-ckpt", help="which checkpoint of --restore-dir (default: latest)")
     p.add_argument("--log-level", default="INFO")
     add_discovery_args(p)
     add_security_args(p, "both")
@@ -94,7 +98,8 @@ def parse_args(argv=None, environ=os.environ):
             host=args.host, port=args.port, advertise_addr=args.advertise_addr,
             metrics_port=args.metrics_port, metrics_host=args.metrics_host, policy=policy,
             worker_timeout_s=args.worker_timeout_s, ps_wait_s=args.ps_wait_s, discovery=discovery,
-            security=security_config(args, environ), tables_path=args.tables_path)
+            security=security_config(args, environ), tables_path=args.tables_path,
+            restore_dir=args.restore_dir, restore_ckpt=args.restore_ckpt)
     except ValueError as exc:
         p.error(str(exc))
     return config, args.log_level

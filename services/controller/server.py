@@ -59,6 +59,8 @@ class ControllerConfig:
     security: SecurityConfig | None = None
     tables_path: str | None = None
     grace_s: float = 5.0
+    restore_dir: Path | None = None
+    restore_ckpt: str | None = None
 
     def __post_init__(self):
         if self.num_ps < 1:
@@ -89,6 +91,8 @@ class ControllerServer:
         self.registry = registry or CollectorRegistry()
         prefix = metric_prefix()
         self.metrics = ControllerMetrics(self.registry, prefix)
+        if config.restore_dir is not None:
+            checkpoints.restore_once(config.model_dir, config.restore_dir, config.restore_ckpt)
         latest = checkpoints.latest_valid(config.model_dir)
         base = checkpoints.step_of(latest) if latest is not None else 0
         self.workers = WorkerTable(config.num_workers, base, config.worker_timeout_s)

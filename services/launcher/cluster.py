@@ -132,7 +132,7 @@ class LocalCluster:
         if cfg.restore_dir is None:
             return
         try:
-            copied = checkpoints.restore_from(cfg.model_dir, cfg.restore_dir, cfg.restore_ckpt)
+            copied = checkpoints.restore_once(cfg.model_dir, cfg.restore_dir, cfg.restore_ckpt)
         except checkpoints.CheckpointError as exc:
             raise ClusterError(str(exc)) from None
         if copied is not None:
