@@ -9,7 +9,6 @@ with its own 127.0.0.1 ports; a check refuses to start if any service lacks it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -27,11 +26,6 @@ PROJECT = "monolith-ps-test"
 MODEL_DIR = "/var/lib/monolith-ps/model"
 STEPS_PER_WORKER = json.loads((ROOT / "docker" / "config" / "smoke.json").read_text())["train"]["steps"]
 TRAIN_TIMEOUT_S = 600.0
-
-pytestmark = pytest.mark.skipif(
-    os.environ.get("MONOLITH_PS_DOCKER_TEST") != "1",
-    reason="runs under `make test-docker` (needs a Docker engine from Debian packages)")
-
 
 def _free_port() -> int:
     with socket.socket() as s:
