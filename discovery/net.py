@@ -117,3 +117,13 @@ class NodeAliveChecker:
 
     def get_addrs(self) -> list[str]:
         return list(self._addrs)
+
+
+def advertised_address(host: str, port: int, advertise_addr: str | None = None) -> str:
+    """The address other roles reach a server at: ``advertise_addr`` if given, else host:port
+    with a wildcard host replaced by this machine's IP."""
+    if advertise_addr:
+        return advertise_addr
+    if host in ("0.0.0.0", "::", ""):
+        host = get_local_ip()
+    return concat_ip_and_port(host, port)

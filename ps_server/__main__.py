@@ -8,15 +8,8 @@ import sys
 
 from discovery.cli import add_discovery_args, discovery_config
 from ps_server.server_config import ServerConfig
+from services.bootstrap import env_int
 from services.security import add_security_args, security_config
-
-
-def _env_int(environ, name: str, default: int) -> int:
-    value = environ.get(name)
-    try:
-        return int(value) if value not in (None, "") else default
-    except ValueError:
-        raise SystemExit(f"ps-server: {name}={value!r} is not an integer") from None
 
 
 def parse_args(argv: list[str] | None = None, environ=os.environ) -> ServerConfig:
@@ -24,12 +17,12 @@ def parse_args(argv: list[str] | None = None, environ=os.environ) -> ServerConfi
     p = argparse.ArgumentParser(prog="ps-server", description=__doc__)
     p.add_argument("--tables", dest="tables_path", required=True,
                    help="JSON file with the table configs (see ps_server/examples/tables.json)")
-    p.add_argument("--port", type=int, default=_env_int(environ, "MLP_PORT", 0),
+    p.add_argument("--port", type=int, default=env_int("ps-server", "MLP_PORT", 0, environ),
                    help="gRPC port (0: any free port; default $MLP_PORT)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 for all)")
-    p.add_argument("--shard", type=int, default=_env_int(environ, "MLP_ROLE_INDEX", 0),
+    p.add_argument("--shard", type=int, default=env_int("ps-server", "MLP_ROLE_INDEX", 0, environ),
                    help="this PS's shard index (default $MLP_ROLE_INDEX)")
-    p.add_argument("--num-shards", type=int, default=_env_int(environ, "MLP_PS_NUM", 1),
+    p.add_argument("--num-shards", type=int, default=env_int("ps-server", "MLP_PS_NUM", 1, environ),
                    help="number of PS shards (default $MLP_PS_NUM)")
     p.add_argument("--advertise-addr", default=None,
                    help="address registered in discovery (default: host:port)")
@@ -70,32 +63,18 @@ def parse_args(argv: list[str] | None = None, environ=os.environ) -> ServerConfi
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
 
-    from services.bootstrap import run, wait_for_stop_signal
+    from services.bootstrap import serve_until_stopped
+    from services.checkpoints import CheckpointError
     from services.logs import configure_logging
 
     configure_logging("ps", config.log_level)
 
-    async def serve() -> int:
+    def build():
         from ps_server.server import PSServer
 
-        try:
-            server = PSServer(config)
-        except (OSError, ValueError) as exc:
-            print(f"ps-server: {exc}", file=sys.stderr)
-            return 1
-        from services.checkpoints import CheckpointError
+        return PSServer(config)
 
-        try:
-            await server.start()
-        except (CheckpointError, OSError) as exc:
-            print(f"ps-server: {exc}", file=sys.stderr)
-            await server.stop(0)
-            return 1
-        await wait_for_stop_signal()
-        await server.stop()
-        return 0
-
-    return run(serve)
+    return serve_until_stopped("ps-server", build, (OSError, ValueError, CheckpointError))
 
 
 if __name__ == "__main__":

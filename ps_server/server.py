@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
 from discovery.factory import create_discovery
-from discovery.net import concat_ip_and_port, get_local_ip
+from discovery.net import advertised_address
 from ps_server import checkpoint_service, diagnostics
 from ps_server.checkpoint import ShardSaver, restore_latest
 from ps_server.config import TablesConfig
@@ -87,12 +87,7 @@ class PSServer:
     @property
     def address(self) -> str:
         """The address other roles reach this PS at (registered in discovery)."""
-        if self.config.advertise_addr:
-            return self.config.advertise_addr
-        host = self.config.host
-        if host in ("0.0.0.0", "::", ""):
-            host = get_local_ip()
-        return concat_ip_and_port(host, self.port)
+        return advertised_address(self.config.host, self.port, self.config.advertise_addr)
 
     async def start(self) -> int:
         cfg = self.config

@@ -6,7 +6,9 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 
 from services.signals import add_stack_dump_handler
@@ -53,3 +55,35 @@ def run(main: Callable[[], Awaitable[int]]) -> int:
     add_stack_dump_handler()
     tune_malloc()
     return uvloop.run(main())
+
+
+def env_int(prog: str, name: str, default: int, environ=os.environ) -> int:
+    """``$name`` as an int (the launch style's MLP_* defaults), ``default`` when unset."""
+    value = environ.get(name)
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        raise SystemExit(f"{prog}: {name}={value!r} is not an integer") from None
+
+
+def serve_until_stopped(prog: str, build: Callable[[], object],
+                        errors: tuple[type[BaseException], ...] = (OSError, ValueError)) -> int:
+    """Builds a server (``start()``, ``stop(grace_s=None)``), serves until SIGTERM or SIGINT,
+    stops it gracefully. A start that fails with one of ``errors`` prints ``prog: message``,
+    releases what was started and exits 1."""
+
+    async def serve() -> int:
+        server = None
+        try:
+            server = build()
+            await server.start()
+        except errors as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            if server is not None:
+                await server.stop(0)
+            return 1
+        await wait_for_stop_signal()
+        await server.stop()
+        return 0
+
+    return run(serve)

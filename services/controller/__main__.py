@@ -8,17 +8,10 @@ import sys
 from pathlib import Path
 
 from discovery.cli import add_discovery_args, discovery_config
+from services.bootstrap import env_int
 from services.controller.policy import SavePolicy
 from services.security import add_security_args, security_config
 from services.tide import TideWindow
-
-
-def _env_int(environ, name: str, default: int) -> int:
-    value = environ.get(name)
-    try:
-        return int(value) if value not in (None, "") else default
-    except ValueError:
-        raise SystemExit(f"ps-controller: {name}={value!r} is not an integer") from None
 
 
 def _tide(text: str | None) -> TideWindow | None:
@@ -42,10 +35,10 @@ def parse_args(argv=None, environ=os.environ):
     p = argparse.ArgumentParser(prog="ps-controller", description=__doc__)
     p.add_argument("--model-dir", required=True, type=Path,
                    help="checkpoints, the checkpoint state file and controller_addr live here")
-    p.add_argument("--num-ps", type=int, default=_env_int(environ, "MLP_PS_NUM", 1))
-    p.add_argument("--num-workers", type=int, default=_env_int(environ, "MLP_WORKER_NUM", 1))
+    p.add_argument("--num-ps", type=int, default=env_int("ps-controller", "MLP_PS_NUM", 1, environ))
+    p.add_argument("--num-workers", type=int, default=env_int("ps-controller", "MLP_WORKER_NUM", 1, environ))
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 for all)")
-    p.add_argument("--port", type=int, default=_env_int(environ, "MLP_PORT", 0),
+    p.add_argument("--port", type=int, default=env_int("ps-controller", "MLP_PORT", 0, environ),
                    help="gRPC port (0: any free port; default $MLP_PORT)")
     p.add_argument("--advertise-addr", help="address registered in discovery (default host:port)")
     p.add_argument("--metrics-port", type=int, help="Prometheus scrape port")
@@ -108,27 +101,19 @@ def parse_args(argv=None, environ=os.environ):
 def main(argv=None) -> int:
     config, log_level = parse_args(argv)
 
-    from services.bootstrap import run, wait_for_stop_signal
+    from services.bootstrap import serve_until_stopped
+    from services.checkpoints import CheckpointError
     from services.logs import configure_logging
 
     configure_logging("controller", log_level)
 
-    async def serve() -> int:
-        from services.checkpoints import CheckpointError
+    def build():
         from services.controller.server import ControllerServer
 
-        try:
-            config.model_dir.mkdir(parents=True, exist_ok=True)
-            server = ControllerServer(config)
-            await server.start()
-        except (OSError, ValueError, CheckpointError) as exc:
-            print(f"ps-controller: {exc}", file=sys.stderr)
-            return 1
-        await wait_for_stop_signal()
-        await server.stop()
-        return 0
+        config.model_dir.mkdir(parents=True, exist_ok=True)
+        return ControllerServer(config)
 
-    return run(serve)
+    return serve_until_stopped("ps-controller", build, (OSError, ValueError, CheckpointError))
 
 
 if __name__ == "__main__":

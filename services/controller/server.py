@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from discovery.factory import DiscoveryConfig, create_discovery
-from discovery.net import concat_ip_and_port, get_local_ip
+from discovery.net import advertised_address
 from services import checkpoints
 from services.controller import ADDR_FILE
 from services.controller.barrier import Barrier
@@ -123,12 +123,7 @@ class ControllerServer:
 
     @property
     def address(self) -> str:
-        if self.config.advertise_addr:
-            return self.config.advertise_addr
-        host = self.config.host
-        if host in ("0.0.0.0", "::", ""):
-            host = get_local_ip()
-        return concat_ip_and_port(host, self.port)
+        return advertised_address(self.config.host, self.port, self.config.advertise_addr)
 
     async def _ps_addresses(self) -> list[str]:
         """PS 0..N-1 from discovery; FAILED_PRECONDITION naming the missing ones after a wait."""
