@@ -115,11 +115,13 @@ class LocalCluster:
     def _recover(self, child: Child, bar: ProgressBar) -> None:
         """Restarts a process that was killed (a crash, the OOM killer, kill -9): a PS restores
         its own shard from the latest checkpoint, a worker rejoins at its last reported step.
-        A process that exited on its own, or died too often, fails the run."""
+        A process that exited on its own, or died too often, fails the run, and so does the
+        controller: the workers' step counts it holds are not in any checkpoint."""
         cfg = self.config
         code = child.poll()
         when = " while workers were training" if child.role != "worker" else ""
-        if code is None or code >= 0 or child.restarts >= cfg.max_restarts:
+        if (code is None or code >= 0 or child.restarts >= cfg.max_restarts
+                or child.role == "controller"):
             raise ClusterError(_exit_message(child, when))
         bar.close()
         print(f"ps-cluster: {_exit_message(child, when)}; restarting it "
