@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/table_kernels.py
 	$(VENV)/bin/ps-benchmark run --seconds 40 --json bench-run.json --plot bench-run.png
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/checkpoint_io.py --json bench-checkpoint-io.json
 
 # buf, pinned in tools/proto/package.json, installed into tools/proto/node_modules.
 BUF := tools/proto/node_modules/.bin/buf

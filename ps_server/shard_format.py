@@ -3,10 +3,12 @@
 Layout: ``MPSSHRD1`` magic, the header length (uint64 little-endian), the
 header (JSON: caller metadata plus each array's dtype, shape and offset), then
 every array's bytes, each starting on a 64-byte boundary. Arrays are written
-straight from memory in large sequential writes, CRC32 (zlib) computed on the
-way, and read back into one buffer whose views become the arrays, so a file
-costs one pass over its bytes in each direction. The manifest of a shard holds
-each file's size and CRC32; ``read_arrays`` refuses a file that differs.
+straight from memory in large sequential writes and read back into one buffer
+whose views become the arrays, so a file costs one pass over its bytes in each
+direction. The CRC32 (zlib, which releases the GIL) of each chunk is computed
+in a helper thread while the next chunk is written or read, so checksumming
+hides behind the I/O. The manifest of a shard holds each file's size and
+CRC32; ``read_arrays`` refuses a file that differs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import struct
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import numpy as np
 
 MAGIC = b"MPSSHRD1"
 _ALIGN = 64
-_CHUNK = 32 << 20
+_CHUNK = 16 << 20
 _PREFIX = struct.Struct("<8sQ")
 
 
@@ -62,24 +65,61 @@ def write_arrays(path: Path, meta: dict, arrays: dict[str, np.ndarray]) -> FileD
     header = json.dumps({"meta": meta, "arrays": entries}).encode()
     head = _PREFIX.pack(MAGIC, len(header)) + header
     head += b"\0" * _pad(len(head))
-    crc, total = 0, 0
-    with open(path, "wb") as f:
+    total = 0
+    with open(path, "wb") as f, _RunningCrc() as crc:
         for piece in [head] + [a for a in contiguous.values()]:
             view = memoryview(piece.reshape(-1).view(np.uint8)) if isinstance(piece, np.ndarray) \
                 else piece
             for start in range(0, len(view), _CHUNK):
                 chunk = view[start:start + _CHUNK]
-                crc = zlib.crc32(chunk, crc)
+                crc.add(chunk)
                 f.write(chunk)
             total += len(view)
             pad = b"\0" * _pad(len(view)) if isinstance(piece, np.ndarray) else b""
             if pad:
-                crc = zlib.crc32(pad, crc)
+                crc.add(pad)
                 f.write(pad)
                 total += len(pad)
         f.flush()
         os.fsync(f.fileno())
-    return FileDigest(total, crc)
+    return FileDigest(total, crc.value())
+
+
+class _RunningCrc:
+    """CRC32 of the chunks passed to ``add``, in order, computed in one helper thread so
+    the caller's I/O on the next chunk overlaps it. A chunk must stay unchanged until
+    ``value()`` returns."""
+
+    def __init__(self):
+        self._crc = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc32")
+        self._pending: list[Future] = []
+
+    def _update(self, chunk) -> None:
+        self._crc = zlib.crc32(chunk, self._crc)
+
+    def add(self, chunk) -> None:
+        if len(chunk) < (1 << 16):  # not worth a hand-off; keep the order
+            self._drain()
+            self._crc = zlib.crc32(chunk, self._crc)
+            return
+        self._pending.append(self._pool.submit(self._update, chunk))
+        if len(self._pending) > 2:
+            self._pending.pop(0).result()
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._pending.pop(0).result()
+
+    def value(self) -> int:
+        self._drain()
+        return self._crc
+
+    def __enter__(self) -> _RunningCrc:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def read_arrays(path: Path, digest: FileDigest) -> tuple[dict, dict[str, np.ndarray]]:
@@ -93,14 +133,15 @@ def read_arrays(path: Path, digest: FileDigest) -> tuple[dict, dict[str, np.ndar
         raise CorruptFile(f"{path}: {size} bytes, the manifest says {digest.bytes} (truncated?)")
     buf = np.empty(size, dtype=np.uint8)
     view = memoryview(buf)
-    crc, done = 0, 0
-    with open(path, "rb", buffering=0) as f:
+    done = 0
+    with open(path, "rb", buffering=0) as f, _RunningCrc() as running:
         while done < size:
             n = f.readinto(view[done:done + _CHUNK])
             if not n:
                 raise CorruptFile(f"{path}: ended after {done} of {size} bytes")
-            crc = zlib.crc32(view[done:done + n], crc)
+            running.add(view[done:done + n])
             done += n
+        crc = running.value()
     if crc != digest.crc32:
         raise CorruptFile(f"{path}: CRC32 {crc:#010x} differs from the manifest's "
                           f"{digest.crc32:#010x} (corrupted)")
