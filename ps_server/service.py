@@ -97,14 +97,15 @@ class ParameterServerService:
             self._check_ids(table, ids)
         reply = wire.PullReply([(t.pull_dtype, (ids.shape[0], t.dim))
                                 for t, (_, ids) in zip(tables, entries)])
-        jobs = []
+        pieces = []
         for table, (_, ids), out in zip(tables, entries, reply.views):
             n = ids.shape[0]
             parts = min(self.threads, max(1, n // _PULL_CHUNK))
             bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-            for lo, hi in itertools.pairwise(bounds):
-                jobs.append(self._run(table.lookup, ids[lo:hi], out[lo:hi]))
-        await asyncio.gather(*jobs)
+            pieces += [(table.lookup, ids[lo:hi], out[lo:hi])
+                       for lo, hi in itertools.pairwise(bounds)]
+        await asyncio.gather(*(self._run(_call_all, group)
+                               for group in _groups(pieces, lambda p: p[1].shape[0])))
         if self.table_metrics is not None:
             for table, (_, ids) in zip(tables, entries):
                 self.table_metrics.rows_pulled.labels(table.name).inc(ids.shape[0])
@@ -121,12 +122,9 @@ class ParameterServerService:
         for table, part in zip(tables, message.tables):
             self._check_ids(table, part.ids)
 
-        def validate_all():
-            for table, part in zip(tables, message.tables):
-                table.validate_push(part.ids, part.gradients, part.counts)
-
-        await self._run(validate_all)
         if message.sync_replicas:
+            await self._run(_call_all, [(t.validate_push, p.ids, p.gradients, p.counts)
+                                        for t, p in zip(tables, message.tables)])
             contribution = (tables, message)
             result, stop = await self.sync_sparse.contribute(
                 message.global_step, message.sync_replicas, contribution, message.end_of_data)
@@ -134,7 +132,7 @@ class ParameterServerService:
         else:
             stop = False
             stats = await self._apply_push(tables, message.tables, message.timestamp_s,
-                                           message.global_step)
+                                           message.global_step, validate=True)
         response = pb.PushResponse(stop=stop)
         for table, s in zip(tables or [], stats or []):
             response.results.add(table=table.name, applied=s.applied, filtered=s.filtered,
@@ -143,12 +141,23 @@ class ParameterServerService:
                 self.table_metrics.rows_pushed.labels(table.name).inc(s.applied)
         return response.SerializeToString()
 
-    async def _apply_push(self, tables, parts, timestamp_s: int, global_step: int):
+    async def _apply_push(self, tables, parts, timestamp_s: int, global_step: int,
+                          validate: bool = False):
+        """Applies every table's part; with ``validate``, checks them all first (a rejected
+        request changes nothing). Small tables share a pool job (one hop for a small
+        request: validation and updates together), large ones get their own."""
         timestamp = timestamp_s or int(time.time())
-        return await asyncio.gather(*(
-            self._run(table.apply_gradients, part.ids, part.gradients, part.counts,
-                      timestamp, global_step)
-            for table, part in zip(tables, parts)))
+        applies = [(table.apply_gradients, part.ids, part.gradients, part.counts, timestamp,
+                    global_step) for table, part in zip(tables, parts)]
+        groups = _groups(applies, lambda a: a[1].shape[0])
+        checks = [(table.validate_push, part.ids, part.gradients, part.counts)
+                  for table, part in zip(tables, parts)] if validate else []
+        if checks and len(groups) == 1:
+            return (await self._run(_call_all, checks + groups[0]))[len(checks):]
+        if checks:
+            await self._run(_call_all, checks)
+        results = await asyncio.gather(*(self._run(_call_all, group) for group in groups))
+        return [stat for group in results for stat in group]
 
     async def _apply_sparse_round(self, contributions):
         """One synchronous step: the mean of every replica's gradients, per table."""
@@ -200,14 +209,18 @@ class ParameterServerService:
             for name, grad in grads:
                 self.dense.validate_push(name, grad)
 
-        await self._run(validate_all)
         if request.sync_replicas:
+            await self._run(validate_all)
             counts, stop = await self.sync_dense.contribute(
                 request.global_step, request.sync_replicas, grads, request.end_of_data)
             counts = [counts[name] for name in names] if counts else []
         else:
+            def validate_and_push():  # one pool job; every gradient is checked before any update
+                validate_all()
+                return [self.dense.push(n, g) for n, g in grads]
+
             stop = False
-            counts = await self._run(lambda: [self.dense.push(n, g) for n, g in grads])
+            counts = await self._run(validate_and_push)
         return pb.PushDenseResponse(update_counts=counts, stop=stop)
 
     async def _apply_dense_round(self, contributions) -> dict[str, int]:
@@ -286,3 +299,26 @@ class ParameterServerService:
                                  pb.InspectRowsResponse),
             "ExportRows": unary(self.export_rows, pb.ExportRowsRequest, pb.ExportRowsResponse),
         })
+
+
+def _call_all(calls: list[tuple]) -> list:
+    """Runs ``fn(*args)`` for each ``(fn, *args)`` in order, in one pool job."""
+    return [fn(*args) for fn, *args in calls]
+
+
+def _groups(calls: list[tuple], size) -> list[list[tuple]]:
+    """``calls`` in order, cut into runs of at least ``_PULL_CHUNK`` ids (``size(call)``) each
+    but the last: each run is one pool job, so many small tables cost one thread hop and
+    large ones still spread over the pool."""
+    groups: list[list[tuple]] = []
+    current: list[tuple] = []
+    filled = 0
+    for call in calls:
+        current.append(call)
+        filled += size(call)
+        if filled >= _PULL_CHUNK:
+            groups.append(current)
+            current, filled = [], 0
+    if current:
+        groups.append(current)
+    return groups

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from ps_server.optim.shampoo import ShampooConfig, ShampooOptimizer
+from services import wire
 from services.pb import parameter_server_pb2 as pb
 from services.tensors import from_tensor, to_tensor
 from tests.integration.rpc import RawPS
@@ -65,6 +66,32 @@ GOLDEN = [
     ("rmspropv2", {"learning_rate": 0.1, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.9,
                    "epsilon": 0.1}, 0.03125, {"m": 0.06875, "v": 0.0484}),
 ]
+
+
+def test_one_request_mixing_large_and_small_tables(one_ps):
+    # large tables are split over the kernel pool, small ones share a job: every row lands
+    # where it belongs, and a bad table rejects the whole push
+    names = ("big", "s1", "s2", "big2", "s3")
+    _, ps = one_ps([table(n) for n in names], extra=["--threads", "2"])
+    rng = np.random.default_rng(3)
+    ids = {n: rng.choice(10**9, size=70_000 if n.startswith("big") else 37, replace=False)
+           for n in names}
+    grads = {n: rng.standard_normal((ids[n].size, 4)).astype(np.float32) for n in names}
+    pushes = [wire.TablePush(n, ids[n], grads[n]) for n in names]
+    reply = pb.PushResponse.FromString(ps.raw_push(
+        wire.encode_push_request(wire.PushMessage(pushes)), timeout=120))
+    assert [(r.table, r.applied) for r in reply.results] == [(n, ids[n].size) for n in names]
+    rows = wire.decode_pull_response(ps.raw_pull(
+        wire.encode_pull_request([(n, ids[n][::-1]) for n in names]), timeout=60))
+    for n, got in zip(names, rows):
+        np.testing.assert_array_equal(got, -grads[n][::-1])
+    bad = grads["s3"].copy()
+    bad[5, 1] = np.nan
+    pushes[-1] = wire.TablePush("s3", ids["s3"], bad)
+    with pytest.raises(grpc.RpcError) as err:
+        ps.raw_push(wire.encode_push_request(wire.PushMessage(pushes)), timeout=120)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    np.testing.assert_array_equal(ps.pull("big", ids["big"][:10]), -grads["big"][:10])
 
 
 @pytest.mark.parametrize("kind,hp,var,slots", GOLDEN, ids=[g[0] for g in GOLDEN])
