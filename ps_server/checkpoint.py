@@ -169,7 +169,8 @@ def restore_shard(ckpt: Path, tables: dict[str, EmbeddingTable], dense: DenseSto
     for name, parts in loads.items():
         table = tables[name]
         for arrays in parts:
-            table.load(arrays["ids"], arrays["embeddings"], arrays["slots"], arrays["last_update_s"])
+            table.load(arrays["ids"], arrays["embeddings"], arrays["slots"], arrays["last_update_s"],
+                       known_distinct=True)
         counts[name] = table.size
     for name, updates, arrays in dense_loads:
         dense.load(name, updates, arrays)

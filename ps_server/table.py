@@ -266,8 +266,10 @@ class EmbeddingTable:
 
     def _reserve(self, ids: np.ndarray) -> None:
         """Makes room for every id of ``ids`` (distinct) that has no row yet: one lookup
-        pass, then the index grows exactly for the missing ones."""
-        need = self._size + tk.count_missing(self._keys, self._slot_rows, self._shift, ids)
+        pass (none when the table is empty), then the index grows exactly for the missing ones."""
+        missing = ids.shape[0] if self._size == 0 else tk.count_missing(
+            self._keys, self._slot_rows, self._shift, ids)
+        need = self._size + missing
         if need > tk.MAX_LOAD * self.capacity:
             self._rehash(tk.capacity_for(need, self.capacity))
         if need > self._rows.capacity:
@@ -340,9 +342,10 @@ class EmbeddingTable:
             return TableRows(ids[:k].copy(), r.emb[rows], r.slots[rows], r.last_update[rows])
 
     def load(self, ids: np.ndarray, embeddings: np.ndarray, slots: np.ndarray,
-             last_update_s: np.ndarray) -> None:
+             last_update_s: np.ndarray, *, known_distinct: bool = False) -> None:
         """Inserts or overwrites rows (checkpoint restore). ids (n,) int64 distinct,
-        embeddings (n, dim) f32, slots (n, slot_width) f32, last_update_s (n,) int64."""
+        embeddings (n, dim) f32, slots (n, slot_width) f32, last_update_s (n,) int64.
+        ``known_distinct`` skips the duplicate check (ids of a checksummed shard file)."""
         self._check_ids(ids)
         n = ids.shape[0]
         expected = ((embeddings, np.float32, (n, self.dim), "embeddings"),
@@ -356,9 +359,10 @@ class EmbeddingTable:
                 )
         if n == 0:
             return
-        uniq, _ = unique_ids(ids)
-        if uniq.shape[0] != n:
-            raise InvalidArgument(f"table {self.name!r}: ids: {n - uniq.shape[0]} duplicates")
+        if not known_distinct:
+            uniq, _ = unique_ids(ids)
+            if uniq.shape[0] != n:
+                raise InvalidArgument(f"table {self.name!r}: ids: {n - uniq.shape[0]} duplicates")
         with self._lock.write():
             self._reserve(ids)
             self._size = tk.load_rows(

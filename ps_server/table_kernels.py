@@ -207,7 +207,10 @@ def load_rows(keys, slot_rows, shift, size, ids, emb_src, slots_src, lu_src,
     ids (n,) int64, emb_src (n, d) f32, slots_src (n, S) f32, lu_src (n,) int64.
     New rows are not touched (flag 0). Returns the new row count.
     """
-    for i in range(ids.shape[0]):
+    n = ids.shape[0]
+    for i in range(n):
+        if i + DISTANCE < n:
+            prefetch_slot(keys, slot_rows, shift, ids[i + DISTANCE])
         k = ids[i]
         h = find_slot(keys, slot_rows, shift, k)
         r = np.int64(slot_rows[h])
