@@ -90,7 +90,8 @@ class ParameterServerService:
     # -- hot path ----------------------------------------------------------
 
     async def pull(self, request: bytes, context) -> bytes:
-        entries = wire.decode_pull_request(request)
+        message = wire.decode_pull_message(request)
+        entries = message.tables
         self._check_unique_tables([name for name, _ in entries])
         tables = [self._table(name) for name, _ in entries]
         for table, (_, ids) in zip(tables, entries):
@@ -104,12 +105,15 @@ class ParameterServerService:
             bounds = np.linspace(0, n, parts + 1).astype(np.int64)
             pieces += [(table.lookup, ids[lo:hi], out[lo:hi])
                        for lo, hi in itertools.pairwise(bounds)]
-        await asyncio.gather(*(self._run(_call_all, group)
-                               for group in _groups(pieces, lambda p: p[1].shape[0])))
+        groups = _groups(pieces, lambda p: p[1].shape[0])
+        if message.dense:  # read with the last (smallest) group of lookups: no extra hop
+            groups[-1:] = [(groups[-1] if groups else []) + [(self._pull_dense, message.dense)]]
+        results = await asyncio.gather(*(self._run(_call_all, group) for group in groups))
+        values, counts = results[-1][-1] if message.dense else ((), ())
         if self.table_metrics is not None:
             for table, (_, ids) in zip(tables, entries):
                 self.table_metrics.rows_pulled.labels(table.name).inc(ids.shape[0])
-        return bytes(reply.payload())
+        return reply.payload(values, counts)
 
     async def push(self, request: bytes, context) -> bytes:
         message = wire.decode_push_request(request)
@@ -118,6 +122,10 @@ class ParameterServerService:
             raise InvalidArgument(f"timestamp_s must be >= 0, got {message.timestamp_s}")
         if message.global_step < 0:
             raise InvalidArgument(f"global_step must be >= 0, got {message.global_step}")
+        if message.dense and message.sync_replicas:
+            raise InvalidArgument("dense_gradients are for asynchronous pushes only "
+                                  f"(sync_replicas is {message.sync_replicas}): use PushDense")
+        self._check_unique_variables([name for name, _ in message.dense])
         tables = [self._table(t.table) for t in message.tables]
         for table, part in zip(tables, message.tables):
             self._check_ids(table, part.ids)
@@ -131,9 +139,11 @@ class ParameterServerService:
             tables, stats = result or ([], [])
         else:
             stop = False
-            stats = await self._apply_push(tables, message.tables, message.timestamp_s,
-                                           message.global_step, validate=True)
+            stats, counts = await self._apply_push(tables, message.tables, message.timestamp_s,
+                                                   message.global_step, message.dense)
         response = pb.PushResponse(stop=stop)
+        if message.dense:
+            response.dense_update_counts.extend(counts)
         for table, s in zip(tables or [], stats or []):
             response.results.add(table=table.name, applied=s.applied, filtered=s.filtered,
                                  created=s.created)
@@ -142,22 +152,32 @@ class ParameterServerService:
         return response.SerializeToString()
 
     async def _apply_push(self, tables, parts, timestamp_s: int, global_step: int,
-                          validate: bool = False):
-        """Applies every table's part; with ``validate``, checks them all first (a rejected
-        request changes nothing). Small tables share a pool job (one hop for a small
-        request: validation and updates together), large ones get their own."""
+                          dense=None):
+        """Applies every table's part. With ``dense`` ((variable, gradient) pairs, maybe
+        empty) it is a request's async push: every table and variable is checked first (a
+        rejected request changes nothing), then the variables are updated too; returns
+        (stats, update counts). Small tables share a pool job (one hop for a small request:
+        checks and updates together), large ones get their own."""
         timestamp = timestamp_s or int(time.time())
         applies = [(table.apply_gradients, part.ids, part.gradients, part.counts, timestamp,
                     global_step) for table, part in zip(tables, parts)]
         groups = _groups(applies, lambda a: a[1].shape[0])
+        if dense is None:
+            results = await asyncio.gather(*(self._run(_call_all, group) for group in groups))
+            return [stat for group in results for stat in group]
         checks = [(table.validate_push, part.ids, part.gradients, part.counts)
-                  for table, part in zip(tables, parts)] if validate else []
-        if checks and len(groups) == 1:
-            return (await self._run(_call_all, checks + groups[0]))[len(checks):]
-        if checks:
+                  for table, part in zip(tables, parts)]
+        checks += [(self.dense.validate_push, name, grad) for name, grad in dense]
+        updates = [(self.dense.push, name, grad) for name, grad in dense]
+        if len(groups) <= 1:
+            done = await self._run(_call_all, checks + (groups[0] if groups else []) + updates)
+            done = done[len(checks):]
+        else:
             await self._run(_call_all, checks)
-        results = await asyncio.gather(*(self._run(_call_all, group) for group in groups))
-        return [stat for group in results for stat in group]
+            groups[-1] = groups[-1] + updates
+            results = await asyncio.gather(*(self._run(_call_all, g) for g in groups))
+            done = [result for group in results for result in group]
+        return done[:len(applies)], done[len(applies):]
 
     async def _apply_sparse_round(self, contributions):
         """One synchronous step: the mean of every replica's gradients, per table."""
@@ -183,6 +203,16 @@ class ParameterServerService:
 
     # -- dense ---------------------------------------------------------------
 
+    def _pull_dense(self, inits: list[tuple[str, np.ndarray | None]]):
+        """Values and update counts of (variable, initial value or None) pairs (pool job)."""
+        values = [self.dense.pull(name, init) for name, init in inits]
+        return values, [self.dense.update_count(name) for name, _ in inits]
+
+    @staticmethod
+    def _check_unique_variables(names: list[str]) -> None:
+        if len(set(names)) != len(names):
+            raise InvalidArgument("a dense variable appears twice in one request")
+
     async def pull_dense(self, request: pb.PullDenseRequest, context) -> pb.PullDenseResponse:
         inits = []
         for var in request.variables:
@@ -190,12 +220,7 @@ class ParameterServerService:
             if var.HasField("initial_value"):
                 init = from_tensor(var.initial_value, f"variable {var.name!r}: initial_value")
             inits.append((var.name, init))
-
-        def pull_all():
-            values = [self.dense.pull(name, init) for name, init in inits]
-            return values, [self.dense.update_count(name) for name, _ in inits]
-
-        values, counts = await self._run(pull_all)
+        values, counts = await self._run(self._pull_dense, inits)
         return pb.PullDenseResponse(values=[to_tensor(v) for v in values], update_counts=counts)
 
     async def push_dense(self, request: pb.PushDenseRequest, context) -> pb.PushDenseResponse:

@@ -13,6 +13,7 @@ protobuf merges them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,30 +146,88 @@ def _varint_field(field: int, value: int) -> list:
 # -- Pull ---------------------------------------------------------------------
 
 
-def encode_pull_request(tables: list[tuple[str, np.ndarray]]) -> bytes:
-    """PullRequest bytes for (table, ids (n,) int64) pairs."""
+def _named_tensor_field(field: int, name: str, array: np.ndarray | None) -> list:
+    """A DenseVariable / DenseGradient (name = 1, tensor = 2) as field ``field``."""
+    body = _string_field(1, name)
+    if array is not None:
+        body += _len_field(2, _tensor_bytes(np.asarray(array, np.float32)))
+    return _len_field(field, body)
+
+
+def _decode_named_tensor(view: memoryview, span: tuple[int, int], what: str
+                         ) -> tuple[str, np.ndarray | None]:
+    name, tensor = "", None
+    for f, wt, v in _fields(view, *span):
+        if f == 1 and wt == _LEN:
+            name = _string(view, v, f"{what}.name")
+        elif f == 2 and wt == _LEN:
+            tensor = tensor or _TensorParts()
+            tensor.merge(view, *v)
+    return name, None if tensor is None else tensor.array(f"variable {name!r}: {what}")
+
+
+def _int64s_field(field: int, values) -> list:
+    """A packed repeated int64 field (absent when empty, as protobuf writes it)."""
+    packed = b"".join(_varint(int(v)) for v in values)
+    return [_key(field, _LEN), _varint(len(packed)), packed] if packed else []
+
+
+def _read_int64s(view: memoryview, wire_type: int, value, out: list) -> None:
+    """Appends a packed or unpacked repeated int64 field's values to ``out``."""
+    if wire_type == _VARINT:
+        out.append(_signed(value))
+    elif wire_type == _LEN:
+        pos, end = value
+        while pos < end:
+            number, pos = _read_varint(view, pos, end)
+            out.append(_signed(number))
+
+
+@dataclass(frozen=True)
+class PullMessage:
+    """A PullRequest: (table, ids (n,) int64) pairs and dense variables to read with them,
+    (name, initial value or None) pairs."""
+
+    tables: list[tuple[str, np.ndarray]]
+    dense: list[tuple[str, np.ndarray | None]] = dataclasses.field(default_factory=list)
+
+
+def encode_pull_request(tables: list[tuple[str, np.ndarray]],
+                        dense: list[tuple[str, np.ndarray | None]] = ()) -> bytes:
+    """PullRequest bytes for (table, ids (n,) int64) pairs and (variable, initial value or
+    None) pairs."""
     parts: list = []
     for name, ids in tables:
         body = _string_field(1, name) + _len_field(2, _tensor_bytes(np.asarray(ids, np.int64)))
         parts += _len_field(1, body)
+    for name, initial in dense:
+        parts += _named_tensor_field(2, name, initial)
     return b"".join(parts)
+
+
+def decode_pull_message(data: bytes) -> PullMessage:
+    """A PullRequest; ids and initial values are read-only views of ``data``."""
+    view = memoryview(data)
+    tables, dense = [], []
+    for field_number, wire_type, value in _fields(view, 0, len(view)):
+        if wire_type != _LEN:
+            continue
+        if field_number == 1:
+            name, ids = "", _TensorParts()
+            for f, wt, v in _fields(view, *value):
+                if f == 1 and wt == _LEN:
+                    name = _string(view, v, "tables.table")
+                elif f == 2 and wt == _LEN:
+                    ids.merge(view, *v)
+            tables.append((name, ids.array(f"table {name!r}: ids")))
+        elif field_number == 2:
+            dense.append(_decode_named_tensor(view, value, "initial_value"))
+    return PullMessage(tables, dense)
 
 
 def decode_pull_request(data: bytes) -> list[tuple[str, np.ndarray]]:
     """(table, ids) pairs of a PullRequest; ids are read-only views of ``data``."""
-    view = memoryview(data)
-    out = []
-    for field, wire_type, value in _fields(view, 0, len(view)):
-        if field != 1 or wire_type != _LEN:
-            continue
-        name, ids = "", _TensorParts()
-        for f, wt, v in _fields(view, *value):
-            if f == 1 and wt == _LEN:
-                name = _string(view, v, "tables.table")
-            elif f == 2 and wt == _LEN:
-                ids.merge(view, *v)
-        out.append((name, ids.array(f"table {name!r}: ids")))
-    return out
+    return decode_pull_message(data).tables
 
 
 class PullReply:
@@ -202,28 +261,56 @@ class PullReply:
             self.views.append(view.reshape(shape))
             pos += nbytes
 
-    def payload(self) -> bytearray:
-        return self.buffer
+    def payload(self, dense_values: list[np.ndarray] = (),
+                update_counts: list[int] = ()) -> bytes:
+        """The message, with the dense variables' values and update counts after the rows."""
+        if not dense_values and not update_counts:
+            return bytes(self.buffer)
+        parts: list = [self.buffer]
+        for value in dense_values:
+            parts += _len_field(2, _tensor_bytes(np.asarray(value, np.float32)))
+        parts += _int64s_field(3, update_counts)
+        return b"".join(parts)
 
 
-def encode_pull_response(embeddings: list[np.ndarray]) -> bytes:
+@dataclass(frozen=True)
+class PullAnswer:
+    """A PullResponse: embeddings per table, then the dense variables' values and update
+    counts (empty when none were asked for, or from a server that predates them)."""
+
+    embeddings: list[np.ndarray]
+    dense_values: list[np.ndarray] = dataclasses.field(default_factory=list)
+    dense_update_counts: list[int] = dataclasses.field(default_factory=list)
+
+
+def encode_pull_response(embeddings: list[np.ndarray], dense_values: list[np.ndarray] = (),
+                         update_counts: list[int] = ()) -> bytes:
     """PullResponse bytes for finished arrays (the client-side test path)."""
     reply = PullReply([(e.dtype, e.shape) for e in embeddings])
     for view, e in zip(reply.views, embeddings):
         view[...] = e
-    return bytes(reply.payload())
+    return reply.payload(dense_values, update_counts)
+
+
+def decode_pull_answer(data: bytes) -> PullAnswer:
+    """A PullResponse with every tensor a read-only view of ``data``."""
+    view = memoryview(data)
+    answer = PullAnswer([])
+    for field_number, wire_type, value in _fields(view, 0, len(view)):
+        if field_number in (1, 2) and wire_type == _LEN:
+            parts = _TensorParts()
+            parts.merge(view, *value)
+            out = answer.embeddings if field_number == 1 else answer.dense_values
+            what = "embeddings" if field_number == 1 else "dense_values"
+            out.append(parts.array(f"{what}[{len(out)}]"))
+        elif field_number == 3:
+            _read_int64s(view, wire_type, value, answer.dense_update_counts)
+    return answer
 
 
 def decode_pull_response(data: bytes) -> list[np.ndarray]:
     """Embedding arrays of a PullResponse, as read-only views of ``data``."""
-    view = memoryview(data)
-    out = []
-    for field, wire_type, value in _fields(view, 0, len(view)):
-        if field == 1 and wire_type == _LEN:
-            parts = _TensorParts()
-            parts.merge(view, *value)
-            out.append(parts.array(f"embeddings[{len(out)}]"))
-    return out
+    return decode_pull_answer(data).embeddings
 
 
 # -- Push ---------------------------------------------------------------------
@@ -248,6 +335,8 @@ class PushMessage:
     global_step: int = 0
     sync_replicas: int = 0
     end_of_data: bool = False
+    dense: list[tuple[str, np.ndarray]] = dataclasses.field(default_factory=list)
+    """(variable, gradient float32 of its shape) pairs, asynchronous pushes only."""
 
 
 def encode_push_request(message: PushMessage) -> bytes:
@@ -264,6 +353,8 @@ def encode_push_request(message: PushMessage) -> bytes:
     parts += _varint_field(3, message.global_step)
     parts += _varint_field(4, message.sync_replicas)
     parts += _varint_field(5, int(message.end_of_data))
+    for name, gradient in message.dense:
+        parts += _named_tensor_field(6, name, gradient)
     return b"".join(parts)
 
 
@@ -271,6 +362,7 @@ def decode_push_request(data: bytes) -> PushMessage:
     """A PushRequest with tensors as read-only views of ``data`` (validated for shape/bytes only)."""
     view = memoryview(data)
     tables: list[TablePush] = []
+    dense: list[tuple[str, np.ndarray]] = []
     timestamp_s = global_step = sync_replicas = end_of_data = 0
     for field, wire_type, value in _fields(view, 0, len(view)):
         if field == 1 and wire_type == _LEN:
@@ -300,7 +392,11 @@ def decode_push_request(data: bytes) -> PushMessage:
             sync_replicas = _signed(value)
         elif field == 5 and wire_type == _VARINT:
             end_of_data = value != 0
-    return PushMessage(tables, timestamp_s, global_step, sync_replicas, bool(end_of_data))
+        elif field == 6 and wire_type == _LEN:
+            name, gradient = _decode_named_tensor(view, value, "gradient")
+            dense.append((name, np.zeros(0, np.float32) if gradient is None else gradient))
+    return PushMessage(tables, timestamp_s, global_step, sync_replicas, bool(end_of_data),
+                       dense)
 
 
 def read_varint_field(data: bytes, number: int) -> int:

@@ -1,8 +1,8 @@
 """In-process parameter store: the PS's tables and dense store without gRPC.
 
-Same verbs as ``PSClient`` (pull, push, pull_dense, push_dense, submit), so the
-training loop runs unchanged in one process (Monolith's local_train) and the
-benchmark can measure what distribution costs.
+Same verbs as ``PSClient`` (pull, push, pull_dense, push_dense, their ``_with_dense``
+pairs, submit), so the training loop runs unchanged in one process (Monolith's
+local_train) and the benchmark can measure what distribution costs.
 """
 
 from __future__ import annotations
@@ -46,6 +46,15 @@ class LocalStore:
 
     def push_dense(self, grads: Mapping[str, np.ndarray]) -> dict[str, int]:
         return {name: self.dense.push(name, np.asarray(g, np.float32)) for name, g in grads.items()}
+
+    def pull_with_dense(self, ids, variables, *, dedup: bool = True):
+        return self.pull(ids, dedup=dedup), self.pull_dense(variables)
+
+    def push_with_dense(self, ids, grads, dense_grads, *, counts=None, timestamp_s: int = 0,
+                        global_step: int = 0, dedup: bool = True):
+        stats = self.push(ids, grads, counts=counts, timestamp_s=timestamp_s,
+                          global_step=global_step, dedup=dedup)
+        return stats, self.push_dense(dense_grads)
 
     def push_sync(self, ids, grads, *, step, replicas, end_of_data=False, counts=None,
                   timestamp_s=0, dedup=True):

@@ -1,5 +1,8 @@
 """The training loop: pull (prefetched), forward/backward, push (queued), on any parameter store.
 
+Each step's pull and push carry the dense variables with the embeddings (one
+round trip each per PS, not two).
+
 Async mode overlaps the next batch's pull with the current step and keeps up
 to ``push_queue`` pushes in flight. Sync mode is lock-step: every worker
 contributes to step s on every PS, which applies the mean once, then pulls
@@ -90,11 +93,13 @@ class Trainer:
         return self.store.pull_dense(self.model.init_params(self.config.train.seed))
 
     def _fetch(self, batch: Batch):
+        """Starts the pull of the batch's rows and the dense variables (one round trip);
+        the future's result is (rows, params)."""
         lookups = dedup_slots(batch, self.model.slots)
-        rows = self.store.submit("pull", {n: lookups[n].ids for n in self.slot_names},
-                                 dedup=False)
-        dense = self.store.submit("pull_dense", {n: None for n in self.param_names})
-        return batch, lookups, rows, dense
+        pulled = self.store.submit("pull_with_dense",
+                                   {n: lookups[n].ids for n in self.slot_names},
+                                   dict.fromkeys(self.param_names), dedup=False)
+        return batch, lookups, pulled
 
     def _compute(self, batch, lookups, rows, params):
         xp = self.xp
@@ -193,25 +198,23 @@ class Trainer:
                 refill()
                 if not ahead:
                     break
-                batch, lookups, rows_f, dense_f = current = ahead.popleft()
+                batch, lookups, pulled = current = ahead.popleft()
                 if cfg.prefetch:
                     refill()
-                loss, row_grads, param_grads = self._compute(batch, lookups, rows_f.result(),
-                                                             dense_f.result())
+                loss, row_grads, param_grads = self._compute(batch, lookups, *pulled.result())
                 ids = {n: lookups[n].ids for n in self.slot_names}
                 ts = int(batch.timestamps_s.max()) if batch.timestamps_s is not None else 0
                 step = stats.steps + 1
-                pushes.append(self.store.submit("push", ids, row_grads, timestamp_s=ts,
-                                                global_step=step, dedup=False))
-                pushes.append(self.store.submit("push_dense", param_grads))
-                while len(pushes) > 2 * cfg.push_queue:
+                pushes.append(self.store.submit("push_with_dense", ids, row_grads, param_grads,
+                                                timestamp_s=ts, global_step=step, dedup=False))
+                while len(pushes) > cfg.push_queue:
                     pushes.popleft().result()
                 self._record(stats, batch, loss)
         except BaseException:
-            _settle(*current[2:], *(f for p in ahead for f in p[2:]), *pushes)
+            _settle(*current[2:], *(p[2] for p in ahead), *pushes)
             raise
         for pending in ahead:
-            pending[2].result(), pending[3].result()
+            pending[2].result()
         while pushes:
             pushes.popleft().result()
 
@@ -226,9 +229,8 @@ class Trainer:
                 self.store.push_sync({}, {}, step=step, replicas=replicas, end_of_data=True)
                 self.store.push_dense_sync({}, step=step, replicas=replicas, end_of_data=True)
                 return
-            _, lookups, rows_f, dense_f = self._fetch(batch)
-            loss, row_grads, param_grads = self._compute(batch, lookups, rows_f.result(),
-                                                         dense_f.result())
+            _, lookups, pulled = self._fetch(batch)
+            loss, row_grads, param_grads = self._compute(batch, lookups, *pulled.result())
             ids = {n: lookups[n].ids for n in self.slot_names}
             ts = int(batch.timestamps_s.max()) if batch.timestamps_s is not None else 0
             sparse = self.store.submit("push_sync", ids, row_grads, step=step,

@@ -16,16 +16,22 @@ class TableIds(_message.Message):
     def __init__(self, table: _Optional[str] = ..., ids: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class PullRequest(_message.Message):
-    __slots__ = ("tables",)
+    __slots__ = ("tables", "dense")
     TABLES_FIELD_NUMBER: _ClassVar[int]
+    DENSE_FIELD_NUMBER: _ClassVar[int]
     tables: _containers.RepeatedCompositeFieldContainer[TableIds]
-    def __init__(self, tables: _Optional[_Iterable[_Union[TableIds, _Mapping]]] = ...) -> None: ...
+    dense: _containers.RepeatedCompositeFieldContainer[DenseVariable]
+    def __init__(self, tables: _Optional[_Iterable[_Union[TableIds, _Mapping]]] = ..., dense: _Optional[_Iterable[_Union[DenseVariable, _Mapping]]] = ...) -> None: ...
 
 class PullResponse(_message.Message):
-    __slots__ = ("embeddings",)
+    __slots__ = ("embeddings", "dense_values", "dense_update_counts")
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    DENSE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    DENSE_UPDATE_COUNTS_FIELD_NUMBER: _ClassVar[int]
     embeddings: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
-    def __init__(self, embeddings: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ...) -> None: ...
+    dense_values: _containers.RepeatedCompositeFieldContainer[_tensor_pb2.Tensor]
+    dense_update_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, embeddings: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., dense_values: _Optional[_Iterable[_Union[_tensor_pb2.Tensor, _Mapping]]] = ..., dense_update_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TableGradients(_message.Message):
     __slots__ = ("table", "ids", "gradients", "counts")
@@ -40,18 +46,20 @@ class TableGradients(_message.Message):
     def __init__(self, table: _Optional[str] = ..., ids: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., gradients: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., counts: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("tables", "timestamp_s", "global_step", "sync_replicas", "end_of_data")
+    __slots__ = ("tables", "timestamp_s", "global_step", "sync_replicas", "end_of_data", "dense_gradients")
     TABLES_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_S_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_STEP_FIELD_NUMBER: _ClassVar[int]
     SYNC_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     END_OF_DATA_FIELD_NUMBER: _ClassVar[int]
+    DENSE_GRADIENTS_FIELD_NUMBER: _ClassVar[int]
     tables: _containers.RepeatedCompositeFieldContainer[TableGradients]
     timestamp_s: int
     global_step: int
     sync_replicas: int
     end_of_data: bool
-    def __init__(self, tables: _Optional[_Iterable[_Union[TableGradients, _Mapping]]] = ..., timestamp_s: _Optional[int] = ..., global_step: _Optional[int] = ..., sync_replicas: _Optional[int] = ..., end_of_data: _Optional[bool] = ...) -> None: ...
+    dense_gradients: _containers.RepeatedCompositeFieldContainer[DenseGradient]
+    def __init__(self, tables: _Optional[_Iterable[_Union[TableGradients, _Mapping]]] = ..., timestamp_s: _Optional[int] = ..., global_step: _Optional[int] = ..., sync_replicas: _Optional[int] = ..., end_of_data: _Optional[bool] = ..., dense_gradients: _Optional[_Iterable[_Union[DenseGradient, _Mapping]]] = ...) -> None: ...
 
 class PushResult(_message.Message):
     __slots__ = ("table", "applied", "filtered", "created")
@@ -66,12 +74,14 @@ class PushResult(_message.Message):
     def __init__(self, table: _Optional[str] = ..., applied: _Optional[int] = ..., filtered: _Optional[int] = ..., created: _Optional[int] = ...) -> None: ...
 
 class PushResponse(_message.Message):
-    __slots__ = ("results", "stop")
+    __slots__ = ("results", "stop", "dense_update_counts")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
+    DENSE_UPDATE_COUNTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[PushResult]
     stop: bool
-    def __init__(self, results: _Optional[_Iterable[_Union[PushResult, _Mapping]]] = ..., stop: _Optional[bool] = ...) -> None: ...
+    dense_update_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, results: _Optional[_Iterable[_Union[PushResult, _Mapping]]] = ..., stop: _Optional[bool] = ..., dense_update_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DenseVariable(_message.Message):
     __slots__ = ("name", "initial_value")

@@ -93,6 +93,25 @@ BAD = [
         name="w", gradient=to_tensor(np.ones(4, np.float32)))]), INV, ["w", "shape"]),
     ("dense NaN gradient", "push_dense", pb.PushDenseRequest(gradients=[pb.DenseGradient(
         name="w", gradient=to_tensor(np.full(3, np.nan, np.float32)))]), INV, ["w", "NaN"]),
+    ("push with a NaN dense gradient", "push", pb.PushRequest(
+        tables=[_tg()], dense_gradients=[pb.DenseGradient(
+            name="w", gradient=to_tensor(np.full(3, np.nan, np.float32)))]).SerializeToString(),
+     INV, ["w", "NaN"]),
+    ("push with an unknown dense variable", "push", pb.PushRequest(
+        tables=[_tg()], dense_gradients=[pb.DenseGradient(
+            name="ghost", gradient=to_tensor(np.ones(3, np.float32)))]).SerializeToString(),
+     NF, ["ghost"]),
+    ("push with a dense variable twice", "push", pb.PushRequest(
+        tables=[_tg()], dense_gradients=[pb.DenseGradient(
+            name="w", gradient=to_tensor(np.ones(3, np.float32)))] * 2).SerializeToString(),
+     INV, ["twice"]),
+    ("sync push with dense gradients", "push", pb.PushRequest(
+        tables=[_tg()], sync_replicas=1, global_step=1, dense_gradients=[pb.DenseGradient(
+            name="w", gradient=to_tensor(np.ones(3, np.float32)))]).SerializeToString(),
+     INV, ["dense_gradients", "PushDense"]),
+    ("pull with an unknown dense variable", "pull", pb.PullRequest(
+        tables=[pb.TableIds(table="emb", ids=_ids_t([1]))],
+        dense=[pb.DenseVariable(name="ghost")]).SerializeToString(), NF, ["ghost"]),
     ("inspect unknown table", "inspect",
      pb.InspectRowsRequest(table="nope", ids=_ids_t([1])), NF, ["nope"]),
     ("steal unknown table", "steal", pb.StealTouchedKeysRequest(table="nope"), NF, ["nope"]),

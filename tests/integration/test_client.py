@@ -164,3 +164,88 @@ def test_without_client_dedup_results_are_the_same(cluster):
         client.push({"user": twice}, {"user": np.ones((3, 4), np.float32)}, dedup=False)
         rows = client.pull({"user": twice}, dedup=False)["user"]
     np.testing.assert_allclose(rows, [[-2] * 4, [-1] * 4, [-2] * 4])
+
+
+def test_pull_and_push_with_dense_match_the_separate_calls(cluster):
+    names = [f"mlp/with_dense{i}" for i in range(5)]
+    initial = {name: np.full((3,), i, np.float32) for i, name in enumerate(names)}
+    ids = {"user": np.arange(7_000_000, 7_000_050, dtype=np.int64)}
+    grads = {"user": np.ones((50, 4), np.float32)}
+    with PSClient(cluster, retry=_FAST) as client:
+        rows, values = client.pull_with_dense(ids, initial)
+        assert not rows["user"].any() and list(values) == names
+        for name in names:
+            np.testing.assert_array_equal(values[name], initial[name])
+        stats, counts = client.push_with_dense(ids, grads, {n: np.ones(3, np.float32)
+                                                            for n in names})
+        assert stats["user"] == PushStats(applied=50, filtered=0, created=50)
+        assert counts == {name: 1 for name in names}
+        _, dense_only = client.pull_with_dense({}, dict.fromkeys(names))
+        assert client.pull_dense(dict.fromkeys(names)).keys() == dense_only.keys()
+        for name in names:
+            np.testing.assert_allclose(dense_only[name], initial[name] - 1.0)
+        bad = {n: np.ones(3, np.float32) for n in names}
+        bad[names[0]] = np.array([1, np.nan, 1], np.float32)
+        with pytest.raises(PSClientError) as err:
+            client.push_with_dense(ids, grads, bad)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        rows, after = client.pull_with_dense(ids, dict.fromkeys(names))
+    # the PS holding the bad variable changed neither its rows nor its variables
+    assert np.isin(rows["user"], [-1.0, -2.0]).all()
+    np.testing.assert_allclose(after[names[0]], initial[names[0]] - 1.0)
+
+
+class _PredatingDenseFields:
+    """A real PS behind a proxy that drops the dense fields of Pull and Push requests, as a
+    PS built before them ignores them."""
+
+    def __init__(self, target: str):
+        from concurrent import futures
+
+        self.channel = grpc.insecure_channel(target)
+        self.server = grpc.server(futures.ThreadPoolExecutor(4))
+        self.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "monolith_ps.v1.ParameterServer",
+            {m: self._forward(m) for m in ("Pull", "Push", "PullDense", "PushDense")})])
+        self.address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
+        self.server.start()
+
+    def _forward(self, method):
+        from services.pb import parameter_server_pb2 as pb
+
+        call = self.channel.unary_unary(f"/monolith_ps.v1.ParameterServer/{method}")
+        strip = {"Pull": (pb.PullRequest, "dense"), "Push": (pb.PushRequest, "dense_gradients")}
+
+        def handle(request: bytes, context):
+            if method in strip:
+                message_type, field = strip[method]
+                message = message_type.FromString(request)
+                message.ClearField(field)
+                request = message.SerializeToString()
+            return call(request, timeout=30)
+
+        return grpc.unary_unary_rpc_method_handler(handle)
+
+    def close(self):
+        self.server.stop(None)
+        self.channel.close()
+
+
+def test_with_dense_falls_back_to_dense_rpcs_on_an_older_ps(cluster):
+    proxies = [_PredatingDenseFields(address) for address in cluster]
+    names = [f"mlp/older{i}" for i in range(5)]
+    initial = {name: np.full((2,), i, np.float32) for i, name in enumerate(names)}
+    ids = {"user": np.arange(8_000_000, 8_000_030, dtype=np.int64)}
+    try:
+        with PSClient([p.address for p in proxies], retry=_FAST) as client:
+            _, values = client.pull_with_dense(ids, initial)
+            stats, counts = client.push_with_dense(ids, {"user": np.ones((30, 4), np.float32)},
+                                                   {n: np.ones(2, np.float32) for n in names})
+            _, after = client.pull_with_dense(ids, dict.fromkeys(names))
+    finally:
+        for proxy in proxies:
+            proxy.close()
+    assert stats["user"].applied == 30 and counts == {name: 1 for name in names}
+    for name in names:
+        np.testing.assert_array_equal(values[name], initial[name])
+        np.testing.assert_allclose(after[name], initial[name] - 1.0)

@@ -172,23 +172,47 @@ class AsyncPSClient:
         Ids without a row come back as zeros. A table with no ids still
         reaches a PS, so its name is checked and the result is (0, dim).
         """
+        rows, _ = await self._pull(ids, {}, dedup)
+        return rows
+
+    async def pull_with_dense(self, ids: Mapping[str, np.ndarray],
+                              variables: Mapping[str, np.ndarray | None], *,
+                              dedup: bool = True) -> tuple[dict[str, np.ndarray],
+                                                           dict[str, np.ndarray]]:
+        """``pull(ids)`` and ``pull_dense(variables)`` in one round trip: one Pull per PS
+        carries its tables and its dense variables. Returns (rows, values)."""
+        return await self._pull(ids, variables, dedup)
+
+    async def _pull(self, ids, variables, dedup):
         routes = [route_table(table, table_ids, self.num_ps, dedup)
                   for table, table_ids in ids.items()]
-        if not routes:
-            return {}
-        plan = assign_tables(routes, self.num_ps)
+        plan = assign_tables(routes, self.num_ps) if routes else {}
+        dense_plan = group_names(list(variables), self.num_ps)
         requests = {
-            s: wire.encode_pull_request([(routes[i].table, routes[i].shard_ids(s)) for i in idx])
-            for s, idx in plan.items()
+            s: wire.encode_pull_request(
+                [(routes[i].table, routes[i].shard_ids(s)) for i in plan.get(s, [])],
+                [(name, _initial(variables[name])) for name in dense_plan.get(s, [])])
+            for s in sorted(set(plan) | set(dense_plan))
         }
+        if not requests:
+            return {}, {}
         replies = await self._fan_out("Pull", requests)
         parts: list[list[np.ndarray]] = [[] for _ in routes]
-        for s, idx in plan.items():
+        values: dict[str, np.ndarray] = {}
+        missing: list[str] = []
+        for s in requests:
+            idx, names = plan.get(s, []), dense_plan.get(s, [])
             try:
-                arrays = wire.decode_pull_response(replies[s])
+                answer = wire.decode_pull_answer(replies[s])
             except PSError as exc:
                 raise self._malformed(s, "Pull", exc.message) from exc
+            arrays = answer.embeddings
             self._check_count(s, "Pull", len(arrays), len(idx), "embedding tensors")
+            if names and not answer.dense_values:
+                missing += names  # a PS that predates dense reads in Pull
+            elif names:
+                self._check_count(s, "Pull", len(answer.dense_values), len(names), "dense values")
+                values.update((name, np.array(v)) for name, v in zip(names, answer.dense_values))
             for i, rows in zip(idx, arrays):
                 expected = routes[i].shard_slice(s)
                 if rows.ndim != 2 or rows.shape[0] != expected.stop - expected.start:
@@ -197,7 +221,10 @@ class AsyncPSClient:
                         f"for {expected.stop - expected.start} ids"
                     )
                 parts[i].append(rows)
-        return {route.table: route.gather(p) for route, p in zip(routes, parts)}
+        if missing:
+            values.update(await self.pull_dense({name: variables[name] for name in missing}))
+        return ({route.table: route.gather(p) for route, p in zip(routes, parts)},
+                {name: values[name] for name in variables})
 
     async def push(
         self,
@@ -217,8 +244,26 @@ class AsyncPSClient:
         (for batches the caller deduplicated already). Each PS applies its
         part all-or-nothing; parts on different PS are independent.
         """
-        stats, _ = await self._push(ids, grads, counts, timestamp_s, global_step, dedup=dedup)
+        stats, _, _ = await self._push(ids, grads, counts, timestamp_s, global_step,
+                                       dedup=dedup)
         return stats
+
+    async def push_with_dense(
+        self,
+        ids: Mapping[str, np.ndarray],
+        grads: Mapping[str, np.ndarray],
+        dense_grads: Mapping[str, np.ndarray],
+        *,
+        counts: Mapping[str, np.ndarray] | None = None,
+        timestamp_s: int = 0,
+        global_step: int = 0,
+        dedup: bool = True,
+    ) -> tuple[dict[str, PushStats], dict[str, int]]:
+        """``push(...)`` and ``push_dense(dense_grads)`` in one round trip: one Push per PS
+        carries its tables and its dense variables. Returns (stats, update counts)."""
+        stats, _, dense_counts = await self._push(ids, grads, counts, timestamp_s, global_step,
+                                                  dedup=dedup, dense=dense_grads)
+        return stats, dense_counts
 
     async def push_sync(
         self,
@@ -241,15 +286,17 @@ class AsyncPSClient:
         """
         if replicas < 1:
             raise ValueError(f"replicas must be >= 1, got {replicas}")
-        return await self._push(ids, grads, counts, timestamp_s, step, replicas, end_of_data,
-                                dedup)
+        stats, stop, _ = await self._push(ids, grads, counts, timestamp_s, step, replicas,
+                                          end_of_data, dedup)
+        return stats, stop
 
     def _sync_timeout(self, sync_replicas: int) -> float | None:
         """A synchronous step waits for the slowest replica: its deadline is ``sync_timeout_s``."""
         return self._sync_timeout_s if sync_replicas else None
 
     async def _push(self, ids, grads, counts, timestamp_s, global_step, sync_replicas=0,
-                    end_of_data=False, dedup=True) -> tuple[dict[str, PushStats], bool]:
+                    end_of_data=False, dedup=True, dense=None
+                    ) -> tuple[dict[str, PushStats], bool, dict[str, int]]:
         check_same_tables(ids, grads, "grads")
         counts = counts or {}
         unknown = [t for t in counts if t not in ids]
@@ -264,11 +311,14 @@ class AsyncPSClient:
             sums.append(route.sum_rows(table_grads))
             send_counts = table_counts is not None or route.num_unique < route.size
             occurrences.append(route.sum_counts(table_counts) if send_counts else None)
-        if not routes and not sync_replicas:
-            return {}, False
+        dense = dense or {}
+        dense_plan = group_names(list(dense), self.num_ps)
         plan = assign_tables(routes, self.num_ps) if routes else {}
         if sync_replicas:
             plan = {s: plan.get(s, []) for s in range(self.num_ps)}
+        plan = {s: plan.get(s, []) for s in sorted(set(plan) | set(dense_plan))}
+        if not plan:
+            return {}, False, {}
         requests = {}
         for s, idx in plan.items():
             tables = []
@@ -279,13 +329,23 @@ class AsyncPSClient:
                                              table_counts))
             requests[s] = wire.encode_push_request(wire.PushMessage(
                 tables, int(timestamp_s), int(global_step), int(sync_replicas),
-                bool(end_of_data)))
+                bool(end_of_data), [(name, _as_dense_grad(dense[name]))
+                                    for name in dense_plan.get(s, [])]))
         replies = await self._fan_out("Push", requests, self._sync_timeout(sync_replicas))
         stats = {route.table: PushStats() for route in routes}
         stop = False
+        dense_counts: dict[str, int] = {}
+        missing: list[str] = []
         for s, reply in replies.items():
             response = pb.PushResponse.FromString(reply)
             stop |= response.stop
+            names = dense_plan.get(s, [])
+            if names and not response.dense_update_counts:
+                missing += names  # a PS that predates dense updates in Push
+            elif names:
+                self._check_count(s, "Push", len(response.dense_update_counts), len(names),
+                                  "dense update counts")
+                dense_counts.update(zip(names, (int(c) for c in response.dense_update_counts)))
             for result in response.results:
                 if result.table not in stats:
                     if sync_replicas:
@@ -294,7 +354,9 @@ class AsyncPSClient:
                         raise self._malformed(
                             s, "Push", f"result for unknown table {result.table!r}")
                 stats[result.table] += PushStats(result.applied, result.filtered, result.created)
-        return stats, stop
+        if missing:
+            dense_counts.update(await self.push_dense({name: dense[name] for name in missing}))
+        return stats, stop, {name: dense_counts[name] for name in dense}
 
     # -- dense variables --------------------------------------------------------
 
@@ -444,6 +506,14 @@ def _as_grads(table: str, grads, n: int) -> np.ndarray:
             f"table {table!r}: grads must be floating point (sent as float32), got {array.dtype}"
         )
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _initial(value) -> np.ndarray | None:
+    return None if value is None else np.asarray(value, dtype=np.float32)
+
+
+def _as_dense_grad(grad) -> np.ndarray:
+    return np.ascontiguousarray(grad, dtype=np.float32)
 
 
 def _as_counts(table: str, counts, n: int) -> np.ndarray | None:

@@ -117,6 +117,20 @@ class PSClient:
             ids, grads, counts=counts, timestamp_s=timestamp_s, global_step=global_step,
             dedup=dedup))
 
+    def pull_with_dense(self, ids: Mapping[str, np.ndarray],
+                        variables: Mapping[str, np.ndarray | None], *,
+                        dedup: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """See ``AsyncPSClient.pull_with_dense``: (rows, dense values) in one round trip."""
+        return self._run(self._client.pull_with_dense(ids, variables, dedup=dedup))
+
+    def push_with_dense(self, ids, grads, dense_grads, *, counts=None, timestamp_s: int = 0,
+                        global_step: int = 0,
+                        dedup: bool = True) -> tuple[dict[str, PushStats], dict[str, int]]:
+        """See ``AsyncPSClient.push_with_dense``: (stats, dense update counts)."""
+        return self._run(self._client.push_with_dense(
+            ids, grads, dense_grads, counts=counts, timestamp_s=timestamp_s,
+            global_step=global_step, dedup=dedup))
+
     def push_sync(self, ids, grads, *, step: int, replicas: int, end_of_data: bool = False,
                   counts=None, timestamp_s: int = 0,
                   dedup: bool = True) -> tuple[dict[str, PushStats], bool]:

@@ -88,6 +88,54 @@ def test_push_request_matches_generated(with_counts, timestamp_s, global_step, r
             np.testing.assert_array_equal(got.counts, want.counts)
 
 
+def test_dense_fields_of_pull_and_push_match_generated():
+    tables = [("t", _ids(5))]
+    w, b = rng.standard_normal((3, 2)).astype(np.float32), np.ones(4, np.float32)
+    ours = wire.encode_pull_request(tables, [("w", w), ("b", None)])
+    theirs = pb.PullRequest(
+        tables=[pb.TableIds(table="t", ids=to_tensor(tables[0][1]))],
+        dense=[pb.DenseVariable(name="w", initial_value=to_tensor(w)),
+               pb.DenseVariable(name="b")]).SerializeToString()
+    assert ours == theirs
+    message = wire.decode_pull_message(theirs)
+    assert [n for n, _ in message.tables] == ["t"] and message.dense[1] == ("b", None)
+    assert message.dense[0][0] == "w"
+    np.testing.assert_array_equal(message.dense[0][1], w)
+
+    rows = [rng.standard_normal((5, 8)).astype(np.float32)]
+    ours = wire.encode_pull_response(rows, [w, b], [3, 2**40])
+    theirs = pb.PullResponse(embeddings=[to_tensor(rows[0])],
+                             dense_values=[to_tensor(w), to_tensor(b)],
+                             dense_update_counts=[3, 2**40]).SerializeToString()
+    assert ours == theirs
+    answer = wire.decode_pull_answer(theirs)
+    np.testing.assert_array_equal(answer.embeddings[0], rows[0])
+    np.testing.assert_array_equal(answer.dense_values[0], w)
+    np.testing.assert_array_equal(answer.dense_values[1], b)
+    assert answer.dense_update_counts == [3, 2**40]
+    assert wire.decode_pull_answer(wire.encode_pull_response(rows)).dense_values == []
+
+    push = wire.PushMessage([wire.TablePush("t", tables[0][1], rows[0])], 9, 4,
+                            dense=[("w", w), ("b", b)])
+    ours = wire.encode_push_request(push)
+    theirs = pb.PushRequest(
+        tables=[pb.TableGradients(table="t", ids=to_tensor(tables[0][1]),
+                                  gradients=to_tensor(rows[0]))],
+        timestamp_s=9, global_step=4,
+        dense_gradients=[pb.DenseGradient(name="w", gradient=to_tensor(w)),
+                         pb.DenseGradient(name="b", gradient=to_tensor(b))]).SerializeToString()
+    assert ours == theirs
+    decoded = wire.decode_push_request(theirs)
+    assert [n for n, _ in decoded.dense] == ["w", "b"]
+    np.testing.assert_array_equal(decoded.dense[0][1], w)
+    np.testing.assert_array_equal(decoded.dense[1][1], b)
+
+
+def test_unpacked_update_counts_are_read():
+    unpacked = b"".join(bytes([3 << 3, c]) for c in (5, 7))  # field 3, varint, unpacked
+    assert wire.decode_pull_answer(unpacked).dense_update_counts == [5, 7]
+
+
 def test_decoded_tensors_are_views_not_copies():
     ids = np.arange(1000, dtype=np.int64)
     data = wire.encode_pull_request([("t", ids)])
