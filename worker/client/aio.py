@@ -25,6 +25,7 @@ from services.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry
 from services.security import SecurityConfig
 from services.security import channel as secure_channel
 from services.tensors import from_tensor, to_tensor
+from worker.client.inputs import as_counts, as_dense_grad, as_grads, initial
 from worker.client.routing import (
     assign_tables,
     check_same_tables,
@@ -191,7 +192,7 @@ class AsyncPSClient:
         requests = {
             s: wire.encode_pull_request(
                 [(routes[i].table, routes[i].shard_ids(s)) for i in plan.get(s, [])],
-                [(name, _initial(variables[name])) for name in dense_plan.get(s, [])])
+                [(name, initial(variables[name])) for name in dense_plan.get(s, [])])
             for s in sorted(set(plan) | set(dense_plan))
         }
         if not requests:
@@ -305,8 +306,8 @@ class AsyncPSClient:
         routes, sums, occurrences = [], [], []
         for table, table_ids in ids.items():
             route = route_table(table, table_ids, self.num_ps, dedup)
-            table_grads = _as_grads(table, grads[table], route.size)
-            table_counts = _as_counts(table, counts.get(table), route.size)
+            table_grads = as_grads(table, grads[table], route.size)
+            table_counts = as_counts(table, counts.get(table), route.size)
             routes.append(route)
             sums.append(route.sum_rows(table_grads))
             send_counts = table_counts is not None or route.num_unique < route.size
@@ -329,7 +330,7 @@ class AsyncPSClient:
                                              table_counts))
             requests[s] = wire.encode_push_request(wire.PushMessage(
                 tables, int(timestamp_s), int(global_step), int(sync_replicas),
-                bool(end_of_data), [(name, _as_dense_grad(dense[name]))
+                bool(end_of_data), [(name, as_dense_grad(dense[name]))
                                     for name in dense_plan.get(s, [])]))
         replies = await self._fan_out("Push", requests, self._sync_timeout(sync_replicas))
         stats = {route.table: PushStats() for route in routes}
@@ -492,42 +493,3 @@ class AsyncPSClient:
             slots=rows["slots"],
             last_update_s=rows["last_update_s"],
         )
-
-
-def _as_grads(table: str, grads, n: int) -> np.ndarray:
-    """(n, dim) float32 C-contiguous; ValueError naming the table when the shape is off."""
-    array = np.asarray(grads)
-    if array.ndim != 2 or array.shape[0] != n:
-        raise ValueError(
-            f"table {table!r}: grads must be (n, dim) with n = {n} ids, got shape {list(array.shape)}"
-        )
-    if array.dtype.kind != "f":
-        raise ValueError(
-            f"table {table!r}: grads must be floating point (sent as float32), got {array.dtype}"
-        )
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
-def _initial(value) -> np.ndarray | None:
-    return None if value is None else np.asarray(value, dtype=np.float32)
-
-
-def _as_dense_grad(grad) -> np.ndarray:
-    return np.ascontiguousarray(grad, dtype=np.float32)
-
-
-def _as_counts(table: str, counts, n: int) -> np.ndarray | None:
-    """(n,) int64 non-negative occurrence weights, or None; ValueError naming the table."""
-    if counts is None:
-        return None
-    array = np.asarray(counts)
-    if array.shape != (n,):
-        raise ValueError(
-            f"table {table!r}: counts must be (n,) with n = {n} ids, got shape {list(array.shape)}"
-        )
-    if array.size and array.dtype.kind not in "iu":
-        raise ValueError(f"table {table!r}: counts must be integers, got dtype {array.dtype}")
-    array = array.astype(np.int64, copy=False)
-    if array.size and array.min() < 0:
-        raise ValueError(f"table {table!r}: counts must be >= 0")
-    return array
