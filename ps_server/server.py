@@ -12,8 +12,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
-from discovery.factory import create_discovery
-from discovery.net import advertised_address
 from ps_server import checkpoint_service, diagnostics
 from ps_server.checkpoint import ShardSaver, restore_latest
 from ps_server.config import TablesConfig
@@ -23,10 +21,11 @@ from ps_server.server_config import ServerConfig
 from ps_server.service import SERVICE_NAME, ParameterServerService
 from ps_server.table import EmbeddingTable
 from services.checkpoints import restore_once
+from services.endpoint import Endpoint
 from services.interceptor import RpcMetrics, StatusInterceptor
-from services.metrics import metric_prefix, serve_metrics
+from services.metrics import metric_prefix
 from services.pb import checkpoint_pb2_grpc
-from services.security import add_port, server_interceptors
+from services.security import server_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +67,11 @@ class PSServer:
             [SERVICE_NAME, diagnostics.SERVICE_NAME, checkpoint_service.SERVICE_NAME,
              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self.server)
-        self.port = 0
-        self.metrics_server = None
-        self.discovery = None
+        self.endpoint = Endpoint(
+            self.server, self.health, self.registry, "ps", config.shard, host=config.host,
+            port=config.port, advertise_addr=config.advertise_addr, security=config.security,
+            metrics_port=config.metrics_port, metrics_host=config.metrics_host,
+            discovery=config.discovery)
         self.restored_from = None
 
     def restore(self):
@@ -85,51 +86,27 @@ class PSServer:
         return self.restored_from
 
     @property
+    def port(self) -> int:
+        return self.endpoint.port
+
+    @property
     def address(self) -> str:
         """The address other roles reach this PS at (registered in discovery)."""
-        return advertised_address(self.config.host, self.port, self.config.advertise_addr)
+        return self.endpoint.address
 
     async def start(self) -> int:
         cfg = self.config
         await asyncio.get_running_loop().run_in_executor(self.pool, self.restore)
-        self.port = add_port(self.server, f"{cfg.host}:{cfg.port}", cfg.security)
-        if self.port == 0:
-            raise OSError(f"cannot bind {cfg.host}:{cfg.port}")
-        if cfg.metrics_port is not None:
-            self.metrics_server = serve_metrics(self.registry, cfg.metrics_port, cfg.metrics_host)
-        await self.server.start()
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        if cfg.discovery is not None:
-            loop = asyncio.get_running_loop()
-            self.discovery = await loop.run_in_executor(
-                self.pool, create_discovery, cfg.discovery)
-            await loop.run_in_executor(
-                self.pool, self.discovery.register, "ps", cfg.shard, self.address)
+        await self.endpoint.open([SERVICE_NAME])
+        metrics = self.endpoint.metrics_server
         log.info("serving", extra={
             "port": self.port, "address": self.address, "shard": cfg.shard, "num_shards": cfg.num_shards,
             "tables": sorted(self.tables),
-            "metrics_port": None if self.metrics_server is None
-            else self.metrics_server.server_port})
+            "metrics_port": None if metrics is None else metrics.server_port})
         return self.port
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stops accepting, lets in-flight RPCs finish within the grace period, releases all."""
-        await self.health.enter_graceful_shutdown()
-        if self.discovery is not None:
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(
-                    self.pool, self.discovery.deregister, "ps", self.config.shard, self.address)
-                await loop.run_in_executor(self.pool, self.discovery.close)
-            except Exception:
-                log.exception("deregistering from discovery failed")
-            self.discovery = None
-        grace_s = self.config.grace_s if grace_s is None else grace_s
-        log.info("stopping", extra={"grace_s": grace_s})
-        await self.server.stop(grace_s)
+        await self.endpoint.close(self.config.grace_s if grace_s is None else grace_s)
         self.pool.shutdown(wait=True)
-        if self.metrics_server is not None:
-            self.metrics_server.shutdown()
-            self.metrics_server.server_close()
         log.info("stopped")

@@ -9,7 +9,6 @@ a final save once every worker reported finished.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -20,8 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from discovery.factory import DiscoveryConfig, create_discovery
-from discovery.net import advertised_address
+from discovery.factory import DiscoveryConfig
 from services import checkpoints
 from services.controller import ADDR_FILE
 from services.controller.barrier import Barrier
@@ -29,12 +27,13 @@ from services.controller.policy import SavePolicy, SaveTimer
 from services.controller.saver import CheckpointSaver, SavedCheckpoint
 from services.controller.service import SERVICE_NAME, ControllerService
 from services.controller.workers import WorkerTable
+from services.endpoint import Endpoint
 from services.errors import FailedPrecondition
 from services.files import write_text_atomic
 from services.interceptor import RpcMetrics, StatusInterceptor
-from services.metrics import metric_prefix, serve_metrics
+from services.metrics import metric_prefix
 from services.pb import controller_pb2_grpc
-from services.security import SecurityConfig, add_port, server_interceptors
+from services.security import SecurityConfig, server_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -116,23 +115,29 @@ class ControllerServer:
         reflection.enable_server_reflection(
             [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], self.server)
-        self.port = 0
-        self.discovery = None
-        self.metrics_server = None
+        self.endpoint = Endpoint(
+            self.server, self.health, self.registry, "controller", 0, host=config.host,
+            port=config.port, advertise_addr=config.advertise_addr, security=config.security,
+            metrics_port=config.metrics_port, metrics_host=config.metrics_host,
+            discovery=config.discovery)
         self._task: asyncio.Task | None = None
 
     @property
+    def port(self) -> int:
+        return self.endpoint.port
+
+    @property
     def address(self) -> str:
-        return advertised_address(self.config.host, self.port, self.config.advertise_addr)
+        return self.endpoint.address
 
     async def _ps_addresses(self) -> list[str]:
         """PS 0..N-1 from discovery; FAILED_PRECONDITION naming the missing ones after a wait."""
-        if self.discovery is None:
+        if self.endpoint.discovery is None:
             raise FailedPrecondition("the controller has no discovery backend to find the PS")
         n = self.config.num_ps
         deadline = time.monotonic() + self.config.ps_wait_s
         while True:
-            found = await asyncio.to_thread(self.discovery.query, "ps")
+            found = await asyncio.to_thread(self.endpoint.discovery.query, "ps")
             if all(i in found for i in range(n)):
                 return [found[i] for i in range(n)]
             if time.monotonic() > deadline:
@@ -142,17 +147,7 @@ class ControllerServer:
 
     async def start(self) -> int:
         cfg = self.config
-        self.port = add_port(self.server, f"{cfg.host}:{cfg.port}", cfg.security)
-        if self.port == 0:
-            raise OSError(f"cannot bind {cfg.host}:{cfg.port}")
-        if cfg.metrics_port is not None:
-            self.metrics_server = serve_metrics(self.registry, cfg.metrics_port, cfg.metrics_host)
-        await self.server.start()
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        if cfg.discovery is not None:
-            self.discovery = await asyncio.to_thread(create_discovery, cfg.discovery)
-            await asyncio.to_thread(self.discovery.register, "controller", 0, self.address)
+        await self.endpoint.open([SERVICE_NAME])
         await asyncio.to_thread(write_text_atomic, Path(cfg.model_dir) / ADDR_FILE,
                                 self.address + "\n")
         self._task = asyncio.create_task(self._save_loop())
@@ -181,29 +176,11 @@ class ControllerServer:
                 self.timer.saved(step, time.monotonic())
 
     async def stop(self, grace_s: float | None = None) -> None:
-        await self.health.enter_graceful_shutdown()
         if self._task is not None:
             self._task.cancel()
             try:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
-        if self.discovery is not None:
-            try:
-                await asyncio.to_thread(self.discovery.deregister, "controller", 0, self.address)
-                await asyncio.to_thread(self.discovery.close)
-            except Exception:
-                log.exception("deregistering from discovery failed")
-            self.discovery = None
-        await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
-        if self.metrics_server is not None:
-            self.metrics_server.shutdown()
-            self.metrics_server.server_close()
+        await self.endpoint.close(self.config.grace_s if grace_s is None else grace_s)
         log.info("stopped")
-
-
-def status_json(reply) -> str:
-    from google.protobuf.json_format import MessageToDict
-
-    return json.dumps(MessageToDict(reply, preserving_proto_field_name=True,
-                                    always_print_fields_with_no_presence=True), indent=2)
