@@ -16,6 +16,15 @@ from services.health import wait_serving
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def gone(pid: int) -> bool:
+    """True once ``pid`` no longer runs (reaped, or a zombie waiting to be)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

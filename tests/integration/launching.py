@@ -12,15 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import ROOT
-
-
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state in ("Z", "X")
+from tests.procs import ROOT, gone
 
 
 def child_pids(model_dir: Path) -> dict[str, int]:

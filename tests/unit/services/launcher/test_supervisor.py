@@ -8,20 +8,12 @@ from pathlib import Path
 import pytest
 
 from services.launcher.supervisor import Supervisor, error_line
+from tests.procs import gone
 
 PY = sys.executable
 SLEEPER = "import time\nprint('up', flush=True)\ntime.sleep(60)"
 STUBBORN = ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
             "print('up', flush=True)\ntime.sleep(60)")
-
-
-def gone(pid: int) -> bool:
-    """True once ``pid`` no longer runs (reaped, or a zombie waiting to be)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state in ("Z", "X")
 
 
 def wait_for_line(path: Path, text: str, timeout_s: float = 10.0) -> None:
