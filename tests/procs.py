@@ -94,6 +94,13 @@ def start_ps(tmp_path: Path, tables_path: Path, *, shard: int = 0, num_shards: i
     args = [sys.executable, "-m", "ps_server", "--host", "127.0.0.1", "--port", str(port),
             "--tables", str(tables_path), "--shard", str(shard), "--num-shards", str(num_shards),
             *(["--metrics-port", str(metrics_port)] if metrics else []), *extra]
+    return _launch(args, port, log_path, metrics_port, env, wait, security)
+
+
+def _launch(args: list[str], port: int, log_path: Path, metrics_port: int | None,
+            env: dict | None, wait: bool, security=None) -> ServerProcess:
+    """Starts a server process logging to ``log_path``; with ``wait``, until it is SERVING
+    (stopped again, its log printed, if it never gets there)."""
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                                 env={**os.environ, **(env or {})})
@@ -118,17 +125,7 @@ def start_controller(tmp_path: Path, model_dir: Path, *, num_ps: int, num_worker
             "--port", str(port), "--model-dir", str(model_dir), "--num-ps", str(num_ps),
             "--num-workers", str(num_workers), "--discovery", "file",
             "--discovery-dir", str(model_dir), *extra]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    server = ServerProcess(proc, f"127.0.0.1:{port}", log_path, None, args)
-    if wait:
-        try:
-            wait_healthy(server.address, proc=proc)
-        except Exception:
-            server.stop()
-            sys.stderr.write(server.log())
-            raise
-    return server
+    return _launch(args, port, log_path, None, None, wait)
 
 
 def cluster_ps_args(model_dir: Path) -> list[str]:
