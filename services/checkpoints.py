@@ -260,7 +260,10 @@ def copy_tree(src: Path, dst: Path, attempts: int = 3) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             shutil.copytree(src, tmp)
-            os.replace(tmp, dst) if not dst.exists() else shutil.rmtree(tmp)
+            if dst.exists():  # another role copied it meanwhile
+                shutil.rmtree(tmp)
+            else:
+                os.replace(tmp, dst)
             return
         except OSError as exc:
             if attempt == attempts:
